@@ -1,0 +1,125 @@
+"""``godel do``: parse an intent, pick a team, run it on Celery and follow it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from godel import jobs, stack
+from godel.cli.jobs import job_summary
+from godel.cli.output import dumps
+from godel.cli.progress import watch
+from godel.config import get_settings, parse_duration
+from godel.context import build_context
+from godel.errors import ValidationError
+from godel.validation import validated
+
+STATUS_EXIT = {"succeeded": 0, "failed": 10, "changes_requested": 11, "cancelled": 12, "timed_out": 13, "budget_exceeded": 14}
+"""Exit code of ``godel do`` by how the job ended (0 only on success)."""
+DETACHED_EXIT = 130
+
+
+def _confirm(prepared: jobs.Prepared) -> None:
+    reason = "a destructive intent" if prepared.destructive else "--require-approval"
+    if not sys.stdin.isatty():
+        raise ValidationError(f"{reason} needs confirmation; pass --yes to run it without asking", field="yes")
+    from prompt_toolkit.shortcuts import confirm
+
+    if not confirm(f"Run {prepared.intent.intent.value} job ({reason}) on {prepared.repo}?"):
+        raise click.Abort()
+
+
+def _dry_run(prepared: jobs.Prepared, as_json: bool) -> None:
+    from godel.broker import make_celery
+    from godel.canvas import build
+
+    built = build(make_celery("redis://dry-run/0"), "dry-run", prepared.agents)
+    record = {
+        "intent": prepared.intent.model_dump(mode="json"),
+        "team": [{"name": n, "role": r.value} for n, r in prepared.agents],
+        "plan": prepared.plan,
+        "canvas": built.describe(),
+        "runtime": prepared.runtime,
+        "repo": str(prepared.repo),
+        "base_ref": prepared.base_ref,
+    }
+    if as_json:
+        click.echo(dumps(record))
+        return
+    intent = prepared.intent
+    click.echo(f"intent:       {intent.intent.value} ({intent.complexity.value}, confidence {intent.confidence:.2f})")
+    click.echo(f"feature:      {intent.feature}")
+    click.echo(f"requirements: {', '.join(intent.requirements) or '-'}")
+    click.echo(f"template:     {intent.template}   runtime: {prepared.runtime}")
+    click.echo("team:         " + ", ".join(n for n, _ in prepared.agents))
+    click.echo("canvas:")
+    for line in record["canvas"]:
+        click.echo(f"  {line}")
+
+
+@click.command("do")
+@click.argument("text")
+@click.option("--repo", type=click.Path(path_type=Path), default=".", show_default=True, help="Git repository to work on.")
+@click.option("--runtime", help="Agent runtime: command, demo (GODEL_RUNTIME).")
+@click.option("--agent-cmd", help="Executable for --runtime command (GODEL_AGENT_CMD).")
+@click.option("--timeout", help="Bound on the whole job: 90s, 45m, 2h (default 60m).")
+@click.option("--workers", type=int, help="Override the number of Workers.")
+@click.option("--template", help="Use this intent template instead of the parsed one.")
+@click.option("--require-approval", is_flag=True, help="Ask before running.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Print intent, team and canvas; enqueue nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine output: one JSON object.")
+@click.option("--wait/--no-wait", default=None, help="Wait for the end (default: yes, except with --json).")
+def do(text: str, repo: Path, runtime: str | None, agent_cmd: str | None, timeout: str | None, workers: int | None,
+       template: str | None, require_approval: bool, yes: bool, dry_run: bool, as_json: bool, wait: bool | None) -> None:
+    """Run TEXT (an intent in plain words) with a team of agents on REPO."""
+    settings = get_settings()
+    request = validated(jobs.SubmitRequest, {
+        "text": text, "repo": repo, "runtime": runtime, "agent_cmd": agent_cmd, "workers": workers,
+        "template": template, "require_approval": require_approval,
+        "timeout": parse_duration(timeout, field="timeout") if timeout else None,
+    })
+    prepared = jobs.prepare(build_context(settings), request)
+    if dry_run:
+        _dry_run(prepared, as_json)
+        return
+    if prepared.needs_confirmation() and not yes:
+        _confirm(prepared)
+    err = Console(stderr=True)
+    url, started = stack.ensure_redis(settings)
+    if started:
+        err.print(f"[dim]No Redis answered: started Godel's own at {url} (stop it with `godel down`).[/]")
+    if not stack.ping_workers(url, timeout=0.5):
+        err.print("[dim]No Celery worker answers: starting the local stack (`godel up`).[/]")
+        stack.start_workers(settings, url)
+    ctx = build_context(settings)
+    job = jobs.submit(ctx, prepared)
+    wait = (not as_json) if wait is None else wait
+    if not wait:
+        click.echo(dumps(job_summary(job)) if as_json else f"job {job.id} queued; follow it with `godel show {job.id}`")
+        return
+    try:
+        if not as_json:
+            err.print(f"job [bold]{job.id}[/] · {prepared.intent.intent.value} · team of {len(prepared.agents)} · Ctrl-C detaches")
+        job = watch(ctx, job, None if as_json else Console())
+    except KeyboardInterrupt:
+        err.print(f"\nDetached; job {job.id} keeps running. `godel show {job.id}` to look, `godel cancel {job.id}` to stop.")
+        sys.exit(DETACHED_EXIT)
+    if as_json:
+        click.echo(dumps(job_summary(job)))
+    else:
+        _summary(job)
+    sys.exit(STATUS_EXIT.get(job.status, 1))
+
+
+def _summary(job: jobs.Job) -> None:
+    console = Console()
+    style = "green" if job.status == "succeeded" else "red"
+    console.print(f"[{style}]{job.status}[/] {job.summary or job.error or ''}")
+    if job.status == "succeeded":
+        console.print(f"branch: [bold]{job.branch}[/]  (git log {job.branch}; `godel rollback {job.id}` undoes it)")
+    if job.cost_usd:
+        console.print(f"cost: ${job.cost_usd:.4f}")

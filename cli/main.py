@@ -1,0 +1,42 @@
+"""The ``godel`` command group and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from godel import __version__
+from godel.cli.db import db
+from godel.cli.do import do
+from godel.cli.jobs import cancel, jobs, rollback, show
+from godel.cli.parse import parse
+from godel.cli.stack import down, status, up, worker
+from godel.cli.templates import templates
+from godel.errors import GodelError
+
+
+class GodelGroup(click.Group):
+    """Turns a ``GodelError`` into ``error: ...`` on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GodelError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=GodelGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="godel")
+def cli() -> None:
+    """Run teams of AI coding agents as a Celery task queue."""
+
+
+for command in (do, parse, templates, up, down, status, worker, jobs, show, cancel, rollback, db):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="godel")

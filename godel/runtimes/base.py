@@ -1,0 +1,65 @@
+"""What every agent runtime receives and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+
+@dataclass
+class AgentRequest:
+    """One step of one agent: the prompt, the worktree it may change, its limits."""
+
+    job_id: str
+    task_id: str
+    agent: str
+    role: str
+    prompt: str
+    worktree: Path
+    timeout: float
+    options: dict[str, Any] = field(default_factory=dict)
+    should_stop: Callable[[], str | None] = lambda: None
+    """Returns a reason (cancelled, timed out) when the step must stop now."""
+    progress: Callable[[str], None] = lambda message: None
+
+    def env(self) -> dict[str, str]:
+        return {
+            "GODEL_ROLE": self.role,
+            "GODEL_JOB_ID": self.job_id,
+            "GODEL_TASK_ID": self.task_id,
+            "GODEL_AGENT": self.agent,
+            "GODEL_WORKTREE": str(self.worktree),
+        }
+
+
+class Usage(BaseModel):
+    input_tokens: int = Field(0, ge=0)
+    output_tokens: int = Field(0, ge=0)
+
+
+class AgentResult(BaseModel):
+    """What an agent reports; extra keys of its final JSON land in ``data``."""
+
+    ok: bool = True
+    summary: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = Field(0.0, ge=0)
+    provider: str | None = None
+    model: str | None = None
+    exit_code: int | None = None
+    output: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Runtime(Protocol):
+    """An agent implementation. ``unavailable()`` says why it cannot run here, or None."""
+
+    name: str
+
+    def unavailable(self) -> str | None: ...
+
+    def run(self, request: AgentRequest) -> AgentResult: ...

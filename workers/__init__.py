@@ -1,0 +1,1 @@
+"""Celery side of Godel: the app workers run and one task module per role."""
