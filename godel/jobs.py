@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import uuid
@@ -92,8 +93,9 @@ def check_runtime(name: str | None, agent_cmd: str | None) -> str:
     assert name
     if name == "command" and agent_cmd:
         try:
-            program = shlex.split(agent_cmd)[0]
-        except (ValueError, IndexError):
+            # Leading NAME=value words set the agent's environment, as in a shell.
+            program = next(w for w in shlex.split(agent_cmd) if not re.match(r"^[A-Za-z_]\w*=", w))
+        except (ValueError, StopIteration):
             raise RuntimeNotConfigured(f"cannot parse --agent-cmd {agent_cmd!r}", field="agent_cmd") from None
         if not (shutil.which(program) or Path(program).is_file()):
             raise RuntimeNotConfigured(f"--agent-cmd program {program!r} not found on PATH", field="agent_cmd")
@@ -181,9 +183,11 @@ def end_job(ctx: Context, job_id: str, status: str, **values: Any) -> bool:
 
 
 def revoke(ctx: Context, job: Job) -> None:
+    """Revoke the job's tasks; running agents stop on their own through the stop key."""
     ids = [t["id"] for t in job.options.get("tasks", [])]
     if ids:
-        broker.make_celery(ctx.redis_url).control.revoke(ids, terminate=True, signal="SIGTERM")
+        broker.make_celery(ctx.redis_url).control.revoke(ids)
+    ctx.store.revoke_pending(job.id)
 
 
 def cancel(ctx: Context, job_id: str) -> Job:

@@ -8,6 +8,7 @@ redelivered after a worker died starts its agent over in a fresh worktree.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from godel import checks
@@ -215,3 +216,16 @@ def finalize(ctx: Context, job_id: str) -> dict[str, Any]:
     summary = f"{len(review.get('merged', []))} branch(es), {len(changed)} file(s) changed, merged into {branch}"
     end_job(ctx, job_id, "succeeded", review=review, summary=summary)
     return {"branch": branch, "commit": sha, "changed": changed}
+
+
+def tracked(ctx: Context, job_id: str, task_id: str, step: Callable[[Context, str], dict[str, Any]]) -> dict[str, Any]:
+    """Run a bookkeeping step with its task row kept current; a crash fails the job."""
+    ctx.store.upsert_task(task_id, job_id, state="STARTED", started_at=utcnow())
+    try:
+        result = step(ctx, job_id)
+    except Exception as exc:
+        ctx.store.upsert_task(task_id, job_id, state="FAILURE", finished_at=utcnow(), error=str(exc))
+        end_job(ctx, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    ctx.store.upsert_task(task_id, job_id, state="SUCCESS", finished_at=utcnow(), result=result)
+    return result

@@ -113,6 +113,12 @@ class Store:
                 for key, value in values.items():
                     setattr(task, key, value)
 
+    def revoke_pending(self, job_id: str) -> None:
+        with session_scope(self.url) as s:
+            s.execute(
+                update(Task).where(Task.job_id == job_id, Task.state == "PENDING").values(state="REVOKED")
+            )
+
     def tasks(self, job_id: str) -> list[Task]:
         with session_scope(self.url) as s:
             return list(s.scalars(select(Task).where(Task.job_id == job_id).order_by(Task.started_at)))
