@@ -9,15 +9,24 @@ import click
 from rich.console import Console
 
 from godel import jobs, stack
-from godel.cli.jobs import job_summary
-from godel.cli.output import dumps
-from godel.cli.progress import watch
 from godel.config import get_settings, parse_duration
 from godel.context import build_context
 from godel.errors import ValidationError
+from godel.storage.models import Job
 from godel.validation import validated
 
-STATUS_EXIT = {"succeeded": 0, "failed": 10, "changes_requested": 11, "cancelled": 12, "timed_out": 13, "budget_exceeded": 14}
+from .jobs import job_summary
+from .output import dumps
+from .progress import watch
+
+STATUS_EXIT = {
+    "succeeded": 0,
+    "failed": 10,
+    "changes_requested": 11,
+    "cancelled": 12,
+    "timed_out": 13,
+    "budget_exceeded": 14,
+}
 """Exit code of ``godel do`` by how the job ended (0 only on success)."""
 DETACHED_EXIT = 130
 
@@ -62,7 +71,9 @@ def _dry_run(prepared: jobs.Prepared, as_json: bool) -> None:
 
 @click.command("do")
 @click.argument("text")
-@click.option("--repo", type=click.Path(path_type=Path), default=".", show_default=True, help="Git repository to work on.")
+@click.option(
+    "--repo", type=click.Path(path_type=Path), default=".", show_default=True, help="Git repository to work on."
+)
 @click.option("--runtime", help="Agent runtime: command, demo (GODEL_RUNTIME).")
 @click.option("--agent-cmd", help="Executable for --runtime command (GODEL_AGENT_CMD).")
 @click.option("--timeout", help="Bound on the whole job: 90s, 45m, 2h (default 60m).")
@@ -73,15 +84,35 @@ def _dry_run(prepared: jobs.Prepared, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Print intent, team and canvas; enqueue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine output: one JSON object.")
 @click.option("--wait/--no-wait", default=None, help="Wait for the end (default: yes, except with --json).")
-def do(text: str, repo: Path, runtime: str | None, agent_cmd: str | None, timeout: str | None, workers: int | None,
-       template: str | None, require_approval: bool, yes: bool, dry_run: bool, as_json: bool, wait: bool | None) -> None:
+def do(
+    text: str,
+    repo: Path,
+    runtime: str | None,
+    agent_cmd: str | None,
+    timeout: str | None,
+    workers: int | None,
+    template: str | None,
+    require_approval: bool,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+    wait: bool | None,
+) -> None:
     """Run TEXT (an intent in plain words) with a team of agents on REPO."""
     settings = get_settings()
-    request = validated(jobs.SubmitRequest, {
-        "text": text, "repo": repo, "runtime": runtime, "agent_cmd": agent_cmd, "workers": workers,
-        "template": template, "require_approval": require_approval,
-        "timeout": parse_duration(timeout, field="timeout") if timeout else None,
-    })
+    request = validated(
+        jobs.SubmitRequest,
+        {
+            "text": text,
+            "repo": repo,
+            "runtime": runtime,
+            "agent_cmd": agent_cmd,
+            "workers": workers,
+            "template": template,
+            "require_approval": require_approval,
+            "timeout": parse_duration(timeout, field="timeout") if timeout else None,
+        },
+    )
     prepared = jobs.prepare(build_context(settings), request)
     if dry_run:
         _dry_run(prepared, as_json)
@@ -103,10 +134,13 @@ def do(text: str, repo: Path, runtime: str | None, agent_cmd: str | None, timeou
         return
     try:
         if not as_json:
-            err.print(f"job [bold]{job.id}[/] · {prepared.intent.intent.value} · team of {len(prepared.agents)} · Ctrl-C detaches")
+            team = f"team of {len(prepared.agents)}"
+            err.print(f"job [bold]{job.id}[/] · {prepared.intent.intent.value} · {team} · Ctrl-C detaches")
         job = watch(ctx, job, None if as_json else Console())
     except KeyboardInterrupt:
-        err.print(f"\nDetached; job {job.id} keeps running. `godel show {job.id}` to look, `godel cancel {job.id}` to stop.")
+        err.print(
+            f"\nDetached; job {job.id} keeps running. `godel show {job.id}` to look, `godel cancel {job.id}` to stop."
+        )
         sys.exit(DETACHED_EXIT)
     if as_json:
         click.echo(dumps(job_summary(job)))
@@ -115,7 +149,7 @@ def do(text: str, repo: Path, runtime: str | None, agent_cmd: str | None, timeou
     sys.exit(STATUS_EXIT.get(job.status, 1))
 
 
-def _summary(job: jobs.Job) -> None:
+def _summary(job: Job) -> None:
     console = Console()
     style = "green" if job.status == "succeeded" else "red"
     console.print(f"[{style}]{job.status}[/] {job.summary or job.error or ''}")

@@ -7,9 +7,10 @@ from typing import Any
 import click
 
 from godel import jobs as core
-from godel.cli.output import emit_object, emit_rows, format_option
 from godel.context import build_context
 from godel.storage.models import Job
+
+from .output import emit_object, emit_rows, format_option
 
 
 def job_summary(job: Job) -> dict[str, Any]:
@@ -57,19 +58,31 @@ def show(job_id: str, with_events: bool, fmt: str) -> None:
     record = job_summary(job)
     record.update(text=job.text, repo=job.repo_path, base_ref=job.base_ref, plan=job.plan, review=job.review)
     record["agents"] = [
-        {"name": a.name, "role": a.role, "state": a.state, "branch": a.branch, "summary": a.summary,
-         "cost_usd": a.cost_usd, "started_at": a.started_at, "finished_at": a.finished_at}
+        {
+            "name": a.name,
+            "role": a.role,
+            "state": a.state,
+            "branch": a.branch,
+            "summary": a.summary,
+            "cost_usd": a.cost_usd,
+            "started_at": a.started_at,
+            "finished_at": a.finished_at,
+        }
         for a in job.agents
     ]
-    record["tasks"] = [{"id": t.id, "name": t.name, "agent": t.agent, "state": t.state} for t in ctx.store.tasks(job.id)]
+    record["tasks"] = [
+        {"id": t.id, "name": t.name, "agent": t.agent, "state": t.state} for t in ctx.store.tasks(job.id)
+    ]
     if with_events:
         record["events"] = [{"type": e.type, "agent": e.agent, "ts": e.ts, **e.data} for e in ctx.store.events(job.id)]
     if fmt == "table":
         emit_object({k: v for k, v in record.items() if k not in ("agents", "tasks", "events", "plan")}, fmt)
         emit_rows(record["agents"], fmt, ["name", "role", "state", "branch", "summary"], title="agents")
         if job.plan:
-            plan_rows = [{"agent": a, "subtasks": "; ".join(s["title"] for s in subs)}
-                         for a, subs in job.plan.get("assignments", {}).items()]
+            plan_rows = [
+                {"agent": a, "subtasks": "; ".join(s["title"] for s in subs)}
+                for a, subs in job.plan.get("assignments", {}).items()
+            ]
             emit_rows(plan_rows, fmt, ["agent", "subtasks"], title="plan")
         if with_events:
             emit_rows(record["events"], fmt, ["ts", "type", "agent", "state"], title="events")

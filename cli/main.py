@@ -8,13 +8,14 @@ from typing import Any
 import click
 
 from godel import __version__
-from godel.cli.db import db
-from godel.cli.do import do
-from godel.cli.jobs import cancel, jobs, rollback, show
-from godel.cli.parse import parse
-from godel.cli.stack import down, status, up, worker
-from godel.cli.templates import templates
 from godel.errors import GodelError
+
+from .db import db
+from .do import do
+from .jobs import cancel, jobs, rollback, show
+from .parse import parse
+from .stack import down, status, up, worker
+from .templates import templates
 
 
 class GodelGroup(click.Group):

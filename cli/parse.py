@@ -6,10 +6,11 @@ import sys
 
 import click
 
-from godel.cli.output import dumps
 from godel.config import get_settings
 from godel.errors import GodelError
 from godel.intents.analyse import analyse
+
+from .output import dumps
 
 
 @click.command("parse")

@@ -51,8 +51,13 @@ class Board:
         for column in ("agent", "role", "state", "elapsed", "last"):
             table.add_column(column)
         for name, row in self.rows.items():
-            table.add_row(name, row["role"], f"[{STATE_STYLE.get(row['state'], 'yellow')}]{row['state']}",
-                          _elapsed(row["started"], row["finished"]), row["note"])
+            table.add_row(
+                name,
+                row["role"],
+                f"[{STATE_STYLE.get(row['state'], 'yellow')}]{row['state']}",
+                _elapsed(row["started"], row["finished"]),
+                row["note"],
+            )
         return table
 
 
@@ -85,4 +90,5 @@ def watch(ctx: Context, job: Job, console: Console | None = None) -> Job:
     finally:
         if live:
             live.stop()
+            live.console.print()
     return ctx.store.job(job.id)

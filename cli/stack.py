@@ -9,9 +9,10 @@ import click
 
 from godel import stack
 from godel.broker import ALL_QUEUES
-from godel.cli.output import emit_rows, format_option
 from godel.config import get_settings
 from godel.storage.db import ensure_schema
+
+from .output import emit_rows, format_option
 
 
 @click.command("up")
@@ -55,7 +56,19 @@ def worker(queues: str, concurrency: int | None, celery_args: tuple[str, ...]) -
         click.echo(f"started Redis at {url}", err=True)
     os.environ.update(stack.worker_env(settings, url))
     argv = [
-        sys.executable, "-m", "celery", "-A", "godel.workers.app", "worker", "-Q", queues,
-        "-c", str(concurrency or settings.worker_concurrency), "-P", settings.worker_pool, "-E", *celery_args,
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "godel.workers.app",
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency or settings.worker_concurrency),
+        "-P",
+        settings.worker_pool,
+        "-E",
+        *celery_args,
     ]
     os.execv(sys.executable, argv)

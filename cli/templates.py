@@ -7,10 +7,11 @@ from typing import Any
 
 import click
 import yaml
-from godel.cli.output import dumps, emit_rows, format_option
 
 from godel.config import get_settings
 from godel.templates import get_template, load_templates
+
+from .output import dumps, emit_rows, format_option
 
 COLUMNS = ("name", "intent", "destructive", "subtasks", "description")
 

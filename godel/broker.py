@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from godel.intents.schema import Role
 
@@ -45,7 +45,7 @@ def routes() -> dict[str, dict[str, str]]:
 def make_celery(redis_url: str) -> Celery:
     app = Celery("godel", broker=redis_url, backend=redis_url, set_as_current=False)
     app.conf.update(
-        task_queues=[Queue(name) for name in ALL_QUEUES],
+        task_queues=[Queue(name) for name in ALL_QUEUES],  # type: ignore[no-untyped-call]
         task_default_queue=CONTROL_QUEUE,
         task_routes=routes(),
         task_acks_late=True,

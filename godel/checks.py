@@ -26,7 +26,9 @@ def detect(repo: Path) -> list[str]:
     """Commands that run this repository's tests, by the files it has."""
     found: list[str] = []
     makefile = repo / "Makefile"
-    if makefile.is_file() and any(line.startswith("test:") for line in makefile.read_text(errors="ignore").splitlines()):
+    if makefile.is_file() and any(
+        line.startswith("test:") for line in makefile.read_text(errors="ignore").splitlines()
+    ):
         return ["make test"]
     if (repo / "package.json").is_file():
         try:
@@ -40,7 +42,9 @@ def detect(repo: Path) -> list[str]:
     if (repo / "Cargo.toml").is_file() and shutil.which("cargo"):
         found.append("cargo test")
     if _has_python_tests(repo):
-        found.append(f"{sys.executable} -m pytest -q -x" if _has_pytest() else f"{sys.executable} -m unittest discover -q")
+        found.append(
+            f"{sys.executable} -m pytest -q -x" if _has_pytest() else f"{sys.executable} -m unittest discover -q"
+        )
     return found
 
 
@@ -58,7 +62,11 @@ def run(commands: list[str], cwd: Path, timeout: float = CHECK_TIMEOUT) -> list[
         try:
             proc = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True, timeout=timeout)
             output = (proc.stdout + proc.stderr)[-OUTPUT_TAIL:]
-            results.append(CheckResult(command=command, passed=proc.returncode == 0, exit_code=proc.returncode, output=output))
+            results.append(
+                CheckResult(command=command, passed=proc.returncode == 0, exit_code=proc.returncode, output=output)
+            )
         except subprocess.TimeoutExpired:
-            results.append(CheckResult(command=command, passed=False, exit_code=None, output=f"timed out after {timeout}s"))
+            results.append(
+                CheckResult(command=command, passed=False, exit_code=None, output=f"timed out after {timeout}s")
+            )
     return results

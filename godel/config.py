@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError as PydanticValidationError, field_validator
+from pydantic import Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,8 +74,7 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL. Unset: SQLite at GODEL_HOME/godel.db. "
-        "postgresql:// URLs use psycopg 3.",
+        description="SQLAlchemy URL. Unset: SQLite at GODEL_HOME/godel.db. postgresql:// URLs use psycopg 3.",
     )
     api_url: str | None = Field(None, description="Talk to a remote Godel API instead of local services.")
     api_key: str | None = Field(None, description="Key sent to GODEL_API_URL.")
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     timeout: int = Field(DEFAULT_TIMEOUT, description="Default job timeout in seconds (or 45m, 2h).")
     worker_concurrency: int = Field(8, ge=1, le=512, description="Agent slots per `godel up` worker.")
     worker_pool: Literal["prefork", "threads"] = Field(
-        "threads", description="Celery pool of `godel up` workers."
+        "prefork", description="Celery pool of `godel up` workers (prefork redelivers a killed task at once)."
     )
     templates_dir: Path | None = Field(None, description="Extra intent templates; same names override.")
     api_host: str = Field("127.0.0.1", description="Address `godel serve` binds.")

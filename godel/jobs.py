@@ -84,7 +84,9 @@ def static_plan(template: Template, agents: list[tuple[str, Role]]) -> dict[str,
     for name in makers:
         if not assignments[name]:
             # More makers than subtasks: the extra ones check the whole change.
-            assignments[name].append({"title": "Cross-check", "description": "Review and complete the other subtasks' work.", "files": []})
+            assignments[name].append(
+                {"title": "Cross-check", "description": "Review and complete the other subtasks' work.", "files": []}
+            )
     return {"source": "template", "subtasks": [s.model_dump() for s in template.subtasks], "assignments": assignments}
 
 
@@ -146,13 +148,27 @@ def submit(ctx: Context, prepared: Prepared) -> Job:
         plan=prepared.plan,
         deadline=utcnow() + timedelta(seconds=timeout),
     )
-    agents = [Agent(name=name, role=role.value, state="queued", runtime=prepared.runtime) for name, role in prepared.agents]
+    agents = [
+        Agent(name=name, role=role.value, state="queued", runtime=prepared.runtime) for name, role in prepared.agents
+    ]
     ctx.store.add_job(job, agents)
     for task in built.tasks:
-        ctx.store.upsert_task(task["id"], job_id, name=task["name"], queue=task["queue"], agent=task["agent"], state="PENDING")
-    ctx.emit(Event(job_id=job_id, type=EventType.job_submitted, state="queued", data={
-        "text": request.text, "intent": job.intent, "team": [name for name, _ in prepared.agents], "branch": job.branch,
-    }))
+        ctx.store.upsert_task(
+            task["id"], job_id, name=task["name"], queue=task["queue"], agent=task["agent"], state="PENDING"
+        )
+    ctx.emit(
+        Event(
+            job_id=job_id,
+            type=EventType.job_submitted,
+            state="queued",
+            data={
+                "text": request.text,
+                "intent": job.intent,
+                "team": [name for name, _ in prepared.agents],
+                "branch": job.branch,
+            },
+        )
+    )
     result = built.root.apply_async()
     app.signature(broker.EXPIRE, args=(job_id,), immutable=True).apply_async(countdown=timeout)
     ctx.store.update_job(job_id, celery_id=result.id)
@@ -176,9 +192,19 @@ def end_job(ctx: Context, job_id: str, status: str, **values: Any) -> bool:
         ctx.worktrees(job.repo_path).cleanup(job_id)
     except Exception as exc:  # cleanup must never hide the outcome
         values.setdefault("error", f"worktree cleanup failed: {exc}")
-    ctx.emit(Event(job_id=job_id, type=EventType.job_finished, state=status, message=values.get("error") or values.get("summary"), data={
-        "status": status, "branch": job.branch if status == "succeeded" else None, "cost_usd": job.cost_usd,
-    }))
+    ctx.emit(
+        Event(
+            job_id=job_id,
+            type=EventType.job_finished,
+            state=status,
+            message=values.get("error") or values.get("summary"),
+            data={
+                "status": status,
+                "branch": job.branch if status == "succeeded" else None,
+                "cost_usd": job.cost_usd,
+            },
+        )
+    )
     return True
 
 

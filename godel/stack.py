@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from godel import redis_url
 from godel.broker import ALL_QUEUES, make_celery
 from godel.config import Settings
 from godel.errors import ServiceUnavailable
-from godel.storage.db import safe_url
+from godel.storage.db import current_revision, safe_url
 
 START_TIMEOUT = 20.0
 """Seconds to wait for a started process to answer."""
@@ -68,11 +70,16 @@ def running_pid(settings: Settings, name: str) -> int | None:
 
 def _spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    log = open(settings.run_dir / f"{name}.log", "ab")
-    proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, start_new_session=True, cwd=settings.run_dir,
-    )
+    with open(settings.run_dir / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+            cwd=settings.run_dir,
+        )
     _pidfile(settings, name).write_text(str(proc.pid))
     return proc.pid
 
@@ -105,15 +112,32 @@ def ensure_redis(settings: Settings) -> tuple[str, bool]:
     port = _free_port()
     data = settings.run_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    _spawn(settings, "redis", [
-        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-        "--save", "", "--appendonly", "no", "--daemonize", "no",
-    ])
+    _spawn(
+        settings,
+        "redis",
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ],
+    )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + START_TIMEOUT
     while not redis_url.answers(url):
         if time.monotonic() > deadline:
-            raise ServiceUnavailable(f"started redis-server but it did not answer; see {settings.run_dir / 'redis.log'}")
+            raise ServiceUnavailable(
+                f"started redis-server but it did not answer; see {settings.run_dir / 'redis.log'}"
+            )
         time.sleep(0.1)
     (settings.run_dir / "redis.url").write_text(url)
     return url, True
@@ -135,11 +159,34 @@ def start_workers(settings: Settings, url: str, count: int = 1) -> list[int]:
         name = f"worker-{index}"
         if running_pid(settings, name):
             continue
-        pids.append(_spawn(settings, name, [
-            sys.executable, "-m", "celery", "-A", "godel.workers.app", "worker",
-            "-Q", ",".join(ALL_QUEUES), "-c", str(settings.worker_concurrency), "-P", settings.worker_pool,
-            "-n", f"godel-{index}-{os.getpid()}@%h", "--loglevel", "INFO", "-E", "--without-mingle", "--without-gossip",
-        ], env=worker_env(settings, url)))
+        pids.append(
+            _spawn(
+                settings,
+                name,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "godel.workers.app",
+                    "worker",
+                    "-Q",
+                    ",".join(ALL_QUEUES),
+                    "-c",
+                    str(settings.worker_concurrency),
+                    "-P",
+                    settings.worker_pool,
+                    "-n",
+                    f"godel-{index}-{os.getpid()}@%h",
+                    "--loglevel",
+                    "INFO",
+                    "-E",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                env=worker_env(settings, url),
+            )
+        )
     return pids
 
 
@@ -166,7 +213,7 @@ def up(settings: Settings, workers: int = 1) -> list[str]:
 
 def down(settings: Settings) -> list[str]:
     """Stop the processes this ``GODEL_HOME`` started, workers before Redis."""
-    names = sorted(p.stem for p in settings.run_dir.glob("worker-*.pid")) + ["redis"]
+    names = [*sorted(p.stem for p in settings.run_dir.glob("worker-*.pid")), "redis"]
     said = []
     for name in names:
         pid = running_pid(settings, name)
@@ -200,8 +247,16 @@ def status(settings: Settings) -> list[Part]:
     for name, pid in worker_pids.items():
         parts.append(Part(name, "up" if pid else "down", f"queues: {', '.join(ALL_QUEUES)}", pid, True))
     parts.append(Part("celery", "up" if answering else "down", ", ".join(answering) or "no worker answers ping"))
-    parts.append(Part("database", "configured", safe_url(settings.db_url)))
+    parts.append(Part("database", *_database_state(settings.db_url)))
     return parts
+
+
+def _database_state(url: str) -> tuple[str, str]:
+    try:
+        revision = current_revision(url)
+    except OperationalError as exc:
+        return "down", f"{safe_url(url)}: {exc.orig}"
+    return "up", f"{safe_url(url)} (schema {revision or 'empty: run godel db upgrade'})"
 
 
 def redis_url_display(url: str) -> str:

@@ -15,8 +15,8 @@ from godel import checks
 from godel.canvas import MAKERS, REVIEWERS
 from godel.context import Context
 from godel.errors import GodelError
-from godel.git import git
 from godel.events import Event, EventType
+from godel.git import git
 from godel.intents.schema import Role
 from godel.jobs import end_job, stop_reason
 from godel.runtimes import AgentRequest, AgentResult, get_runtime
@@ -87,19 +87,35 @@ def _agent_turn(ctx: Context, job: Job, agent: Agent, task_id: str) -> dict[str,
     check_results: list[checks.CheckResult] = []
     if role in REVIEWERS:
         commands = template.checks or checks.detect(path)
-        ctx.emit(Event(job_id=job.id, type=EventType.agent_progress, agent=agent.name, role=agent.role,
-                       message=f"running {len(commands)} check(s)"))
+        ctx.emit(
+            Event(
+                job_id=job.id,
+                type=EventType.agent_progress,
+                agent=agent.name,
+                role=agent.role,
+                message=f"running {len(commands)} check(s)",
+            )
+        )
         check_results = checks.run(commands, path, timeout=max(1.0, remaining_seconds(job)))
         options["checks"] = [c.model_dump() for c in check_results]
         prompt += _review_context(check_results)
 
     def progress(message: str) -> None:
-        ctx.emit(Event(job_id=job.id, type=EventType.agent_progress, agent=agent.name, role=agent.role, message=message))
+        ctx.emit(
+            Event(job_id=job.id, type=EventType.agent_progress, agent=agent.name, role=agent.role, message=message)
+        )
 
     request = AgentRequest(
-        job_id=job.id, task_id=task_id, agent=agent.name, role=role.value, prompt=prompt, worktree=path,
-        timeout=max(1.0, remaining_seconds(job)), options=options,
-        should_stop=lambda: stop_reason(ctx, job.id), progress=progress,
+        job_id=job.id,
+        task_id=task_id,
+        agent=agent.name,
+        role=role.value,
+        prompt=prompt,
+        worktree=path,
+        timeout=max(1.0, remaining_seconds(job)),
+        options=options,
+        should_stop=lambda: stop_reason(ctx, job.id),
+        progress=progress,
     )
     result = get_runtime(job.runtime, options).run(request)
     _record_usage(ctx, job, agent, prompt, result)
@@ -107,12 +123,18 @@ def _agent_turn(ctx: Context, job: Job, agent: Agent, task_id: str) -> dict[str,
     if role is Role.coordinator and commit:
         ctx.store.update_job(job.id, plan={**(job.plan or {}), "commit": commit})
     outcome: dict[str, Any] = {
-        "agent": agent.name, "ok": result.ok, "summary": result.summary, "commit": commit,
-        "stopped": result.data.get("stopped"), "cost_usd": result.cost_usd,
+        "agent": agent.name,
+        "ok": result.ok,
+        "summary": result.summary,
+        "commit": commit,
+        "stopped": result.data.get("stopped"),
+        "cost_usd": result.cost_usd,
     }
     if role in REVIEWERS:
         outcome["checks"] = [c.model_dump() for c in check_results]
-        outcome["approved"] = result.ok and result.data.get("approved") is not False and all(c.passed for c in check_results)
+        outcome["approved"] = (
+            result.ok and result.data.get("approved") is not False and all(c.passed for c in check_results)
+        )
         outcome["notes"] = result.data.get("notes") or result.summary
         outcome["ok"] = True  # a rejection is a verdict, not a failure
         if not result.ok and result.data.get("stopped"):
@@ -130,37 +152,82 @@ def _start_point(job: Job, role: Role) -> str:
 
 def _review_context(results: list[checks.CheckResult]) -> str:
     lines = ["", "", "Checks Godel ran on the merged result:"]
-    lines += [f"- {r.command}: {'passed' if r.passed else 'FAILED'}\n{r.output[-800:]}" for r in results] or ["- none found"]
+    lines += [f"- {r.command}: {'passed' if r.passed else 'FAILED'}\n{r.output[-800:]}" for r in results] or [
+        "- none found"
+    ]
     return "\n".join(lines)
 
 
 def _record_usage(ctx: Context, job: Job, agent: Agent, prompt: str, result: AgentResult) -> None:
-    session = Session(id=uuid.uuid4().hex[:16], job_id=job.id, agent=agent.name, runtime=job.runtime, model=result.model)
-    ctx.store.add_session(session, [
-        Message(role="user", content=prompt),
-        Message(role="assistant", content=result.output or result.summary,
-                input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens),
-    ])
+    session = Session(
+        id=uuid.uuid4().hex[:16], job_id=job.id, agent=agent.name, runtime=job.runtime, model=result.model
+    )
+    ctx.store.add_session(
+        session,
+        [
+            Message(role="user", content=prompt),
+            Message(
+                role="assistant",
+                content=result.output or result.summary,
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
+            ),
+        ],
+    )
     if result.cost_usd or result.usage.input_tokens or result.usage.output_tokens:
-        total = ctx.store.add_cost(Cost(
-            job_id=job.id, agent=agent.name, role=agent.role, provider=result.provider, model=result.model,
-            input_tokens=result.usage.input_tokens, output_tokens=result.usage.output_tokens, cost_usd=result.cost_usd,
-        ))
-        ctx.emit(Event(job_id=job.id, type=EventType.cost_recorded, agent=agent.name, role=agent.role, data={
-            "cost_usd": result.cost_usd, "job_cost_usd": total, **result.usage.model_dump(),
-        }))
+        total = ctx.store.add_cost(
+            Cost(
+                job_id=job.id,
+                agent=agent.name,
+                role=agent.role,
+                provider=result.provider,
+                model=result.model,
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
+                cost_usd=result.cost_usd,
+            )
+        )
+        ctx.emit(
+            Event(
+                job_id=job.id,
+                type=EventType.cost_recorded,
+                agent=agent.name,
+                role=agent.role,
+                data={
+                    "cost_usd": result.cost_usd,
+                    "job_cost_usd": total,
+                    **result.usage.model_dump(),
+                },
+            )
+        )
 
 
 def _record_outcome(ctx: Context, job: Job, agent: Agent, task_id: str, outcome: dict[str, Any]) -> None:
     stopped = outcome.get("stopped")
     state = "succeeded" if outcome.get("ok") else (str(stopped) if stopped else "failed")
     finished = utcnow()
-    ctx.store.update_agent(job.id, agent.name, state=state, finished_at=finished, summary=outcome.get("summary"),
-                           error=None if outcome.get("ok") else outcome.get("summary"))
-    ctx.store.upsert_task(task_id, job.id, state="SUCCESS" if outcome.get("ok") else "FAILURE",
-                          finished_at=finished, result=outcome)
-    ctx.emit(Event(job_id=job.id, type=EventType.agent_finished, agent=agent.name, role=agent.role, state=state,
-                   message=outcome.get("summary"), data={k: v for k, v in outcome.items() if k != "checks"}))
+    ctx.store.update_agent(
+        job.id,
+        agent.name,
+        state=state,
+        finished_at=finished,
+        summary=outcome.get("summary"),
+        error=None if outcome.get("ok") else outcome.get("summary"),
+    )
+    ctx.store.upsert_task(
+        task_id, job.id, state="SUCCESS" if outcome.get("ok") else "FAILURE", finished_at=finished, result=outcome
+    )
+    ctx.emit(
+        Event(
+            job_id=job.id,
+            type=EventType.agent_finished,
+            agent=agent.name,
+            role=agent.role,
+            state=state,
+            message=outcome.get("summary"),
+            data={k: v for k, v in outcome.items() if k != "checks"},
+        )
+    )
     if stopped:
         end_job(ctx, job.id, "timed_out" if stopped in ("timed out", "timed_out") else str(stopped))
     elif not outcome.get("ok"):
@@ -195,14 +262,27 @@ def finalize(ctx: Context, job_id: str) -> dict[str, Any]:
     review = dict(job.review or {})
     reviewers = {a.name for a in job.agents if Role(a.role) in REVIEWERS}
     verdicts = {t.agent: t.result or {} for t in ctx.store.tasks(job_id) if t.agent in reviewers and t.result}
-    review["verdicts"] = {name: {"approved": v.get("approved"), "notes": v.get("notes"), "checks": v.get("checks", [])}
-                          for name, v in verdicts.items()}
+    review["verdicts"] = {
+        name: {"approved": v.get("approved"), "notes": v.get("notes"), "checks": v.get("checks", [])}
+        for name, v in verdicts.items()
+    }
     rejected = [name for name in reviewers if not verdicts.get(name, {}).get("approved")]
-    ctx.emit(Event(job_id=job_id, type=EventType.review_done, state="rejected" if rejected else "approved",
-                   data={"rejected_by": rejected}))
+    ctx.emit(
+        Event(
+            job_id=job_id,
+            type=EventType.review_done,
+            state="rejected" if rejected else "approved",
+            data={"rejected_by": rejected},
+        )
+    )
     if rejected:
-        end_job(ctx, job_id, "changes_requested", review=review,
-                summary=f"changes requested by {', '.join(sorted(rejected))}")
+        end_job(
+            ctx,
+            job_id,
+            "changes_requested",
+            review=review,
+            summary=f"changes requested by {', '.join(sorted(rejected))}",
+        )
         return review
     worktrees = ctx.worktrees(job.repo_path)
     candidate = str(review.get("candidate") or job.base_ref)

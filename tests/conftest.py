@@ -47,8 +47,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     port = stack._free_port()
     data = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([stack.redis_server_binary(), "--port", str(port), "--save", "", "--dir", str(data)],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [stack.redis_server_binary(), "--port", str(port), "--save", "", "--dir", str(data)], stdout=subprocess.DEVNULL
+    )
     base = f"redis://127.0.0.1:{port}"
     while not _answers(base + "/0"):
         time.sleep(0.05)
@@ -118,15 +119,41 @@ def godel_env(redis_url: str, db_url: str, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="module")
-def celery_worker(godel_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def worker_pool() -> str:
+    """The Celery pool of the test worker; a test file overrides it to try another."""
+    return "threads"
+
+
+@pytest.fixture(scope="module")
+def celery_worker(godel_env: dict[str, str], worker_pool: str) -> Iterator[subprocess.Popen[bytes]]:
     """A real Celery worker process consuming every Godel queue."""
     home = Path(godel_env["GODEL_HOME"])
-    log = open(home / "worker.log", "wb")
+    log = open(home / "worker.log", "wb")  # noqa: SIM115 - open for the worker's whole life
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "godel.workers.app", "worker", "-P", "threads", "-c", "8",
-         "-Q", ",".join(stack.ALL_QUEUES), "-n", f"test-{uuid.uuid4().hex[:6]}@%h", "--without-mingle",
-         "--without-gossip", "-E", "--loglevel", "INFO"],
-        env={**os.environ, **godel_env}, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "godel.workers.app",
+            "worker",
+            "-P",
+            worker_pool,
+            "-c",
+            "4",
+            "-Q",
+            ",".join(stack.ALL_QUEUES),
+            "-n",
+            f"test-{uuid.uuid4().hex[:6]}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "-E",
+            "--loglevel",
+            "INFO",
+        ],
+        env={**os.environ, **godel_env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     stack.wait_for_workers(godel_env["GODEL_REDIS_URL"], timeout=30)
     yield proc

@@ -1,6 +1,7 @@
 """The Coordinator plans the job and splits it into subtasks."""
 
 from godel.intents.schema import Role
-from godel.workers.base import agent_task
+
+from .base import agent_task
 
 coordinator = agent_task(Role.coordinator)

@@ -1,7 +1,8 @@
 """Workers, the Profiler and the Optimizer change code, each on its own branch."""
 
 from godel.intents.schema import Role
-from godel.workers.base import agent_task
+
+from .base import agent_task
 
 worker = agent_task(Role.worker)
 profiler = agent_task(Role.profiler)

@@ -22,7 +22,7 @@ RUNTIMES: dict[str, Callable[[dict[str, Any]], Runtime]] = {
 HOW_TO_CONFIGURE = (
     "no agent runtime is configured. Choose one:\n"
     "  godel do --runtime command --agent-cmd 'your-agent --flags' \"...\"   any executable\n"
-    "  godel do --runtime demo \"...\"                                       offline demo, no model\n"
+    '  godel do --runtime demo "..."                                       offline demo, no model\n'
     "or set GODEL_RUNTIME (and GODEL_AGENT_CMD) in the environment or godel.yaml."
 )
 
@@ -40,4 +40,4 @@ def get_runtime(name: str | None, options: dict[str, Any]) -> Runtime:
     return runtime
 
 
-__all__ = ["AgentRequest", "AgentResult", "RUNTIMES", "Runtime", "Usage", "get_runtime"]
+__all__ = ["RUNTIMES", "AgentRequest", "AgentResult", "Runtime", "Usage", "get_runtime"]

@@ -48,7 +48,9 @@ def result_from(stdout: str, stderr: str, exit_code: int) -> AgentResult:
     try:
         result = AgentResult(ok=exit_code == 0, exit_code=exit_code, output=tail, data=report, **known)
     except ValidationError as exc:
-        return AgentResult(ok=False, exit_code=exit_code, output=tail, summary=f"bad final JSON line: {exc.errors()[0]['msg']}")
+        return AgentResult(
+            ok=False, exit_code=exit_code, output=tail, summary=f"bad final JSON line: {exc.errors()[0]['msg']}"
+        )
     if not result.summary:
         lines = [ln for ln in stdout.strip().splitlines() if ln.strip() and not ln.strip().startswith("{")]
         result.summary = lines[-1][:500] if lines else ("" if exit_code == 0 else stderr.strip()[-500:])

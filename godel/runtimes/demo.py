@@ -46,13 +46,18 @@ class DemoRuntime:
                 f"- {agent}: {', '.join(s.get('title', '') for s in subtasks)}"
                 for agent, subtasks in plan.get("assignments", {}).items()
             ]
-            _write(notes / "plan.md", f"# Plan\n\n{BANNER}\n\n{opts.get('intent_text', '')}\n\n" + "\n".join(lines) + "\n")
+            _write(
+                notes / "plan.md", f"# Plan\n\n{BANNER}\n\n{opts.get('intent_text', '')}\n\n" + "\n".join(lines) + "\n"
+            )
             summary = f"planned {sum(len(v) for v in plan.get('assignments', {}).values())} subtasks"
         elif request.role in ("reviewer", "security_reviewer"):
             checks = opts.get("checks", [])
             failed = [c for c in checks if not c.get("passed")]
             body = "\n".join(f"- `{c['command']}`: {'passed' if c.get('passed') else 'FAILED'}" for c in checks)
-            _write(notes / f"{request.agent}.md", f"# Review\n\n{BANNER}\n\n{body or '- no checks found in this repository'}\n")
+            _write(
+                notes / f"{request.agent}.md",
+                f"# Review\n\n{BANNER}\n\n{body or '- no checks found in this repository'}\n",
+            )
             verdict = "approved" if not failed else f"rejected: {len(failed)} check(s) failed"
             return AgentResult(summary=verdict, data={"approved": not failed}, provider="demo", model="demo")
         else:

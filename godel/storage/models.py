@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text
@@ -11,7 +11,7 @@ from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -24,12 +24,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
 
 
@@ -64,9 +64,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
     deadline: Mapped[datetime | None]
 
-    agents: Mapped[list[Agent]] = relationship(
-        back_populates="job", order_by="Agent.id", cascade="all, delete-orphan"
-    )
+    agents: Mapped[list[Agent]] = relationship(back_populates="job", order_by="Agent.id", cascade="all, delete-orphan")
 
 
 class Agent(Base):

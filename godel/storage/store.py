@@ -11,15 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import selectinload
 
 from godel.errors import NotFound
 from godel.storage.db import session_scope
 from godel.storage.models import Agent, Cost, Event, Job, Message, Session, Task, utcnow
 
-TERMINAL = frozenset(
-    {"succeeded", "failed", "cancelled", "timed_out", "budget_exceeded", "changes_requested"}
-)
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out", "budget_exceeded", "changes_requested"})
 """Job states that never change again."""
 
 
@@ -46,11 +45,9 @@ class Store:
                 job = self._by_prefix(s, job_id)
             return job
 
-    def _by_prefix(self, s: Any, prefix: str) -> Job:
+    def _by_prefix(self, s: DbSession, prefix: str) -> Job:
         # Users type the first few characters of an id, as with git.
-        rows = s.scalars(
-            select(Job).where(Job.id.startswith(prefix)).options(selectinload(Job.agents)).limit(2)
-        ).all()
+        rows = s.scalars(select(Job).where(Job.id.startswith(prefix)).options(selectinload(Job.agents)).limit(2)).all()
         if len(rows) != 1 or len(prefix) < 4:
             raise NotFound(f"no job {prefix!r}", field="job")
         return rows[0]
@@ -115,9 +112,7 @@ class Store:
 
     def revoke_pending(self, job_id: str) -> None:
         with session_scope(self.url) as s:
-            s.execute(
-                update(Task).where(Task.job_id == job_id, Task.state == "PENDING").values(state="REVOKED")
-            )
+            s.execute(update(Task).where(Task.job_id == job_id, Task.state == "PENDING").values(state="REVOKED"))
 
     def tasks(self, job_id: str) -> list[Task]:
         with session_scope(self.url) as s:

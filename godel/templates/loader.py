@@ -51,9 +51,7 @@ def parse_template(text: str, source: str, stem: str) -> Template:
         problem = getattr(exc, "problem", None) or str(exc)
         raise TemplateError(f"{source}: invalid YAML: {where}{problem}") from None
     if not isinstance(data, dict):
-        raise TemplateError(
-            f"{source}: expected a mapping of template fields, got {type(data).__name__}"
-        )
+        raise TemplateError(f"{source}: expected a mapping of template fields, got {type(data).__name__}")
     try:
         template = Template.model_validate(data)
     except PydanticValidationError as exc:
@@ -76,9 +74,7 @@ def _load_dir(entries: Iterable[Traversable], prefix: str) -> dict[str, Template
             continue
         source = f"{prefix}/{entry.name}"
         if stem in found:
-            raise TemplateError(
-                f"{source}: a template named {stem!r} is already defined in this directory"
-            )
+            raise TemplateError(f"{source}: a template named {stem!r} is already defined in this directory")
         found[stem] = parse_template(entry.read_text(encoding="utf-8"), source, stem)
     return found
 

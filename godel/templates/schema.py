@@ -53,16 +53,12 @@ def _check_prompt(text: str) -> str:
         # values are plain strings and a template must not reach into objects.
         if name not in PROMPT_FIELDS:
             allowed = ", ".join(sorted(PROMPT_FIELDS))
-            raise PydanticCustomError(
-                "prompt_field", f"unknown prompt field {{{name}}}; allowed: {allowed}"
-            )
+            raise PydanticCustomError("prompt_field", f"unknown prompt field {{{name}}}; allowed: {allowed}")
     try:
         # A trial render catches what parse() lets through, e.g. "{feature!z}" or "{feature:d}".
         text.format(**dict.fromkeys(PROMPT_FIELDS, ""))
     except (ValueError, TypeError) as exc:
-        raise PydanticCustomError(
-            "prompt_format", f"cannot be rendered: {exc}"
-        ) from None
+        raise PydanticCustomError("prompt_format", f"cannot be rendered: {exc}") from None
     return text
 
 
@@ -94,19 +90,13 @@ class RoleSettings(_Strict):
 class Template(_Strict):
     """One intent template, as read from ``intent_templates/<name>.yaml``."""
 
-    name: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9-]*$", description="Equals the file stem."
-    )
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Equals the file stem.")
     intent: IntentKind
     description: str = Field(min_length=1)
-    destructive: bool = Field(
-        False, description="Godel asks for confirmation before running it."
-    )
+    destructive: bool = Field(False, description="Godel asks for confirmation before running it.")
     subtasks: list[Subtask] = Field(min_length=3)
     prompts: dict[Role, PromptText] = Field(default_factory=dict)
-    checks: list[str] = Field(
-        default_factory=list, description="Reviewer commands; empty: auto-detect."
-    )
+    checks: list[str] = Field(default_factory=list, description="Reviewer commands; empty: auto-detect.")
     security_checklist: list[str] = Field(default_factory=list)
     roles: dict[Role, RoleSettings] = Field(default_factory=dict)
     max_workers: int | None = Field(None, ge=1, le=32)
@@ -115,25 +105,21 @@ class Template(_Strict):
 _GOAL = "Job {job_id}. You are the {role}.\nGoal: {intent_text}\nFeature: {feature}\nRequirements: {requirements}\n\n"
 
 DEFAULT_PROMPTS: dict[Role, str] = {
-    Role.coordinator: _GOAL
-    + "Split the goal into independent subtasks that separate workers can do on their own "
+    Role.coordinator: _GOAL + "Split the goal into independent subtasks that separate workers can do on their own "
     "branches without touching the same files. Reply with only a JSON array of objects with "
     'the keys "title", "description" and "files".',
     Role.worker: _GOAL + "Your subtask: {subtask_title}\n{subtask_description}\n\n"
     "Make only the changes this subtask needs, follow the code's existing style, add or update "
     "tests, run them, and commit with a message that says why.",
-    Role.reviewer: _GOAL
-    + "Review the combined changes against the goal: correctness, tests, readability and "
+    Role.reviewer: _GOAL + "Review the combined changes against the goal: correctness, tests, readability and "
     "anything left unfinished. End with one line: VERDICT: approve or VERDICT: changes_requested.",
     Role.security_reviewer: _GOAL
     + "Review the changes for security problems: injection, broken access control, leaked "
     "secrets, unsafe deserialisation, missing input validation. Cite file and line for each "
     "finding. End with one line: VERDICT: approve or VERDICT: changes_requested.",
-    Role.profiler: _GOAL
-    + "Measure before anyone changes code: find or write a repeatable benchmark for the slow "
+    Role.profiler: _GOAL + "Measure before anyone changes code: find or write a repeatable benchmark for the slow "
     "path, profile it, and report the top hotspots with numbers and the exact command used.",
-    Role.optimizer: _GOAL
-    + "Using the profiler's findings, make the smallest changes that remove the biggest "
+    Role.optimizer: _GOAL + "Using the profiler's findings, make the smallest changes that remove the biggest "
     "hotspots without changing behaviour. Re-run the same benchmark and report before/after.",
 }
 
@@ -155,19 +141,13 @@ def render_prompt(template: Template, role: Role | str, **fields: Any) -> str:
     role = Role(role)
     unknown = set(fields) - PROMPT_FIELDS
     if unknown:
-        raise TypeError(
-            f"render_prompt() got unknown fields: {', '.join(sorted(unknown))}"
-        )
+        raise TypeError(f"render_prompt() got unknown fields: {', '.join(sorted(unknown))}")
     values = {name: _as_text(fields.get(name)) for name in PROMPT_FIELDS}
     values["requirements"] = values["requirements"] or "none"
     values["role"] = values["role"] or role.value.replace("_", " ")
     text = template.prompts.get(role, DEFAULT_PROMPTS[role]).format(**values).rstrip()
     if role is Role.security_reviewer and template.security_checklist:
-        text += "\n\nChecklist:\n" + "\n".join(
-            f"- {item}" for item in template.security_checklist
-        )
+        text += "\n\nChecklist:\n" + "\n".join(f"- {item}" for item in template.security_checklist)
     if role is Role.reviewer and template.checks:
-        text += "\n\nRun these checks:\n" + "\n".join(
-            f"- {cmd}" for cmd in template.checks
-        )
+        text += "\n\nRun these checks:\n" + "\n".join(f"- {cmd}" for cmd in template.checks)
     return text

@@ -25,20 +25,14 @@ SECURITY_REQUIREMENTS = frozenset(
         "encryption",
     }
 )
-PERFORMANCE_REQUIREMENTS = frozenset(
-    {"performance", "caching", "scalability", "low_latency"}
-)
+PERFORMANCE_REQUIREMENTS = frozenset({"performance", "caching", "scalability", "low_latency"})
 
 _NUMBERED = frozenset({Role.worker, Role.reviewer})
 """Roles whose agents are always numbered, so "worker-1" exists even in a one-worker team."""
 
 
 def _check_count(value: int, field: str) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not 1 <= value <= MAX_WORKERS
-    ):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
         raise ValidationError(
             f"must be a whole number from 1 to {MAX_WORKERS}, got {value!r}",
             field=field,
@@ -46,9 +40,7 @@ def _check_count(value: int, field: str) -> int:
     return value
 
 
-def build_team(
-    parsed: ParsedIntent, *, workers: int | None = None, max_workers: int | None = None
-) -> list[Role]:
+def build_team(parsed: ParsedIntent, *, workers: int | None = None, max_workers: int | None = None) -> list[Role]:
     """One role per agent: coordinator, workers, profiler/optimizer, reviewers, security reviewer.
 
     ``workers`` replaces the default worker count; ``max_workers`` (a template's
@@ -60,10 +52,7 @@ def build_team(
 
     if parsed.complexity is Complexity.high:
         coordinators, count, reviewers = 1, 5, 2
-    elif (
-        parsed.complexity is Complexity.medium
-        or parsed.intent is IntentKind.implement_feature
-    ):
+    elif parsed.complexity is Complexity.medium or parsed.intent is IntentKind.implement_feature:
         coordinators, count, reviewers = 1, 3, 1
     else:
         coordinators, count, reviewers = 0, 1, 0
@@ -81,16 +70,10 @@ def build_team(
         coordinators = max(coordinators, int(count > 1))
 
     team = [Role.coordinator] * coordinators + [Role.worker] * count
-    if (
-        parsed.intent is IntentKind.optimize_performance
-        or requirements & PERFORMANCE_REQUIREMENTS
-    ):
+    if parsed.intent is IntentKind.optimize_performance or requirements & PERFORMANCE_REQUIREMENTS:
         team += [Role.profiler, Role.optimizer]
     team += [Role.reviewer] * reviewers
-    if (
-        parsed.intent is IntentKind.security_audit
-        or requirements & SECURITY_REQUIREMENTS
-    ):
+    if parsed.intent is IntentKind.security_audit or requirements & SECURITY_REQUIREMENTS:
         team.append(Role.security_reviewer)
     return team
 

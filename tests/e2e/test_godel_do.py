@@ -29,7 +29,9 @@ def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     subprocess.run([GODEL, "down"], env=environ, capture_output=True, timeout=60)
 
 
-def godel(env: dict[str, str], *args: str, cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def godel(
+    env: dict[str, str], *args: str, cwd: Path | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([GODEL, *args], env=env, cwd=cwd, capture_output=True, text=True, input=stdin, timeout=180)
 
 
@@ -39,8 +41,18 @@ def git(repo: Path, *args: str) -> str:
 
 def test_do_runs_a_team_and_reports_json(env: dict[str, str], tmp_path: Path, fake_agent: str) -> None:
     repo = make_repo(tmp_path / "repo")
-    result = godel(env, "do", "Add JWT authentication with rate limiting", "--runtime", "command",
-                   "--agent-cmd", fake_agent, "--json", "--wait", cwd=repo)
+    result = godel(
+        env,
+        "do",
+        "Add JWT authentication with rate limiting",
+        "--runtime",
+        "command",
+        "--agent-cmd",
+        fake_agent,
+        "--json",
+        "--wait",
+        cwd=repo,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "succeeded"
@@ -67,15 +79,30 @@ def test_do_runs_a_team_and_reports_json(env: dict[str, str], tmp_path: Path, fa
 
 
 def test_failed_job_exits_non_zero(env: dict[str, str], git_repo: Path, fake_agent: str) -> None:
-    result = godel(env, "do", "fix the typo in the readme", "--runtime", "command",
-                   "--agent-cmd", f"FAKE_AGENT=fail {fake_agent}", "--json", "--wait", cwd=git_repo)
+    result = godel(
+        env,
+        "do",
+        "fix the typo in the readme",
+        "--runtime",
+        "command",
+        "--agent-cmd",
+        f"FAKE_AGENT=fail {fake_agent}",
+        "--json",
+        "--wait",
+        cwd=git_repo,
+    )
     assert result.returncode == 10
     assert json.loads(result.stdout)["status"] == "failed"
 
 
 def test_demo_runtime_with_live_progress(env: dict[str, str], tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "shop", {"shop.py": "def f():\n    return 1\n",
-                                          "tests/test_shop.py": "from shop import f\n\ndef test_f():\n    assert f() == 1\n"})
+    repo = make_repo(
+        tmp_path / "shop",
+        {
+            "shop.py": "def f():\n    return 1\n",
+            "tests/test_shop.py": "from shop import f\n\ndef test_f():\n    assert f() == 1\n",
+        },
+    )
     result = godel(env, "do", "--runtime", "demo", "--repo", str(repo), "Write tests for the shop module")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "succeeded" in result.stdout
@@ -96,7 +123,9 @@ def test_demo_runtime_with_live_progress(env: dict[str, str], tmp_path: Path) ->
         (["parse", ""], 2, "intent"),
     ],
 )
-def test_bad_input_is_named_and_fails(env: dict[str, str], git_repo: Path, args: list[str], code: int, message: str) -> None:
+def test_bad_input_is_named_and_fails(
+    env: dict[str, str], git_repo: Path, args: list[str], code: int, message: str
+) -> None:
     result = godel(env, *args, cwd=git_repo)
     assert result.returncode == code, result.stdout + result.stderr
     assert message in result.stderr
@@ -112,15 +141,28 @@ def test_broken_template_names_file_and_field(env: dict[str, str], git_repo: Pat
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "bug-fix.yaml").write_text("name: bug-fix\nintent: fix_bug\ndescription: x\nsubtasks: nope\n")
-    result = godel({**env, "GODEL_TEMPLATES_DIR": str(templates)}, "do", "fix the crash on login", "--runtime", "demo",
-                   "--dry-run", cwd=git_repo)
+    result = godel(
+        {**env, "GODEL_TEMPLATES_DIR": str(templates)},
+        "do",
+        "fix the crash on login",
+        "--runtime",
+        "demo",
+        "--dry-run",
+        cwd=git_repo,
+    )
     assert result.returncode == 2
     assert "bug-fix.yaml" in result.stderr and "subtasks" in result.stderr
 
 
 def test_unreachable_redis(env: dict[str, str], git_repo: Path) -> None:
-    result = godel({**env, "GODEL_REDIS_URL": "redis://127.0.0.1:1/0"}, "do", "fix the crash on login",
-                   "--runtime", "demo", cwd=git_repo)
+    result = godel(
+        {**env, "GODEL_REDIS_URL": "redis://127.0.0.1:1/0"},
+        "do",
+        "fix the crash on login",
+        "--runtime",
+        "demo",
+        cwd=git_repo,
+    )
     assert result.returncode == 6
     assert "redis://127.0.0.1:1/0" in result.stderr
 

@@ -12,7 +12,7 @@ from godel.templates import MAX_WORKERS, agent_names, build_team
 
 pytestmark = pytest.mark.unit
 
-C, W, R, S, P, O = (
+C, W, R, S, P, O = (  # noqa: E741
     Role.coordinator,
     Role.worker,
     Role.reviewer,
@@ -57,9 +57,7 @@ def test_low_feature_gets_full_team() -> None:
     assert build_team(parsed(IntentKind.implement_feature)) == [C, W, W, W, R]
 
 
-@pytest.mark.parametrize(
-    "intent", [IntentKind.fix_bug, IntentKind.implement_feature, IntentKind.document]
-)
+@pytest.mark.parametrize("intent", [IntentKind.fix_bug, IntentKind.implement_feature, IntentKind.document])
 def test_medium_is_coordinator_three_workers_reviewer(intent: IntentKind) -> None:
     assert build_team(parsed(intent, Complexity.medium)) == [C, W, W, W, R]
 
@@ -94,9 +92,7 @@ def test_low_plus_security_is_worker_and_security_reviewer() -> None:
 
 def test_security_audit_intent_adds_one_security_reviewer() -> None:
     assert build_team(parsed(IntentKind.security_audit)) == [W, S]
-    assert build_team(
-        parsed(IntentKind.security_audit, Complexity.medium, ("encryption",))
-    ) == [C, W, W, W, R, S]
+    assert build_team(parsed(IntentKind.security_audit, Complexity.medium, ("encryption",))) == [C, W, W, W, R, S]
 
 
 def test_performance_requirement_adds_profiler_and_optimizer() -> None:
@@ -117,9 +113,7 @@ def test_optimize_performance_intent() -> None:
 
 
 def test_high_plus_performance() -> None:
-    assert build_team(
-        parsed(IntentKind.refactor, Complexity.high, ("performance",))
-    ) == [
+    assert build_team(parsed(IntentKind.refactor, Complexity.high, ("performance",))) == [
         C,
         W,
         W,
@@ -134,11 +128,7 @@ def test_high_plus_performance() -> None:
 
 
 def test_high_plus_security_and_performance_orders_roles() -> None:
-    team = build_team(
-        parsed(
-            IntentKind.implement_feature, Complexity.high, ("caching", "authorization")
-        )
-    )
+    team = build_team(parsed(IntentKind.implement_feature, Complexity.high, ("caching", "authorization")))
     assert team == [C, W, W, W, W, W, P, O, R, R, S]
 
 
@@ -225,9 +215,7 @@ def test_agent_names_single_worker_is_numbered() -> None:
 def test_agent_names_are_stable_unique_and_branch_safe() -> None:
     for complexity in Complexity:
         for intent in IntentKind:
-            team = build_team(
-                parsed(intent, complexity, ("authentication", "performance"))
-            )
+            team = build_team(parsed(intent, complexity, ("authentication", "performance")))
             names = agent_names(team)
             assert names == agent_names(list(team))
             assert len(names) == len(set(names)) == len(team)

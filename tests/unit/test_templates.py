@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from godel.cli.templates import templates as templates_cli
 
+from godel.cli.templates import templates as templates_cli
 from godel.config import get_settings
 from godel.errors import NotFound, TemplateError
 from godel.intents.schema import IntentKind, Role
@@ -44,9 +44,7 @@ def _valid(name: str = "custom", **changes: object) -> dict[str, object]:
         "name": name,
         "intent": "fix_bug",
         "description": "A test template.",
-        "subtasks": [
-            {"title": f"Step {i}", "description": f"Do step {i}."} for i in range(3)
-        ],
+        "subtasks": [{"title": f"Step {i}", "description": f"Do step {i}."} for i in range(3)],
         "prompts": {"worker": "Do {subtask_title} for {feature} in job {job_id}."},
     }
     data.update(changes)
@@ -55,9 +53,7 @@ def _valid(name: str = "custom", **changes: object) -> dict[str, object]:
 
 def _write(directory: Path, name: str, data: object) -> Path:
     path = directory / f"{name}.yaml"
-    path.write_text(
-        data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8"
-    )
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8")
     return path
 
 
@@ -129,32 +125,22 @@ def test_get_template_unknown_lists_names() -> None:
 
 def test_render_prompt_fills_fields_and_defaults() -> None:
     template = Template.model_validate(_valid())
-    text = render_prompt(
-        template, "worker", subtask_title="Fix login", feature="auth", job_id="j9"
-    )
+    text = render_prompt(template, "worker", subtask_title="Fix login", feature="auth", job_id="j9")
     assert text == "Do Fix login for auth in job j9."
-    fallback = render_prompt(
-        template, Role.reviewer, intent_text="fix it", requirements=[]
-    )
+    fallback = render_prompt(template, Role.reviewer, intent_text="fix it", requirements=[])
     assert "fix it" in fallback and "Requirements: none" in fallback
     assert DEFAULT_PROMPTS[Role.reviewer].split("\n")[0].startswith("Job")
 
 
 def test_render_prompt_appends_checklist_and_checks() -> None:
-    template = Template.model_validate(
-        _valid(security_checklist=["CSRF tokens on forms"], checks=["pytest -q"])
-    )
-    assert render_prompt(template, Role.security_reviewer).endswith(
-        "- CSRF tokens on forms"
-    )
+    template = Template.model_validate(_valid(security_checklist=["CSRF tokens on forms"], checks=["pytest -q"]))
+    assert render_prompt(template, Role.security_reviewer).endswith("- CSRF tokens on forms")
     assert render_prompt(template, Role.reviewer).endswith("- pytest -q")
     assert "CSRF" not in render_prompt(template, Role.worker)
 
 
 def test_render_prompt_keeps_literal_braces() -> None:
-    template = Template.model_validate(
-        _valid(prompts={"worker": "Return {{json}} for {feature}"})
-    )
+    template = Template.model_validate(_valid(prompts={"worker": "Return {{json}} for {feature}"}))
     assert render_prompt(template, Role.worker, feature="x") == "Return {json} for x"
 
 
@@ -170,11 +156,7 @@ def test_render_prompt_rejects_unknown_field() -> None:
 def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "custom", "name: custom\nsubtasks: [unclosed\n")
     error = _error(tmp_path)
-    assert (
-        str(path) in error.message
-        and "invalid YAML" in error.message
-        and "line" in error.message
-    )
+    assert str(path) in error.message and "invalid YAML" in error.message and "line" in error.message
 
 
 def test_not_a_mapping(tmp_path: Path) -> None:
@@ -198,35 +180,21 @@ def test_missing_field_names_field_path(tmp_path: Path) -> None:
 def test_unknown_key_is_rejected(tmp_path: Path) -> None:
     path = _write(tmp_path, "custom", _valid(promts={}))
     error = _error(tmp_path)
-    assert (
-        str(path) in error.message
-        and "promts" in error.message
-        and "Extra inputs" in error.message
-    )
+    assert str(path) in error.message and "promts" in error.message and "Extra inputs" in error.message
 
 
 def test_unknown_nested_key_is_rejected(tmp_path: Path) -> None:
-    _write(
-        tmp_path, "custom", _valid(roles={"worker": {"runtime": "demo", "modle": "x"}})
-    )
+    _write(tmp_path, "custom", _valid(roles={"worker": {"runtime": "demo", "modle": "x"}}))
     assert _error(tmp_path).field == "roles.worker.modle"
 
 
 def test_unknown_prompt_field_is_named(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path, "custom", _valid(prompts={"reviewer": "Check {feature} and {branch}"})
-    )
+    path = _write(tmp_path, "custom", _valid(prompts={"reviewer": "Check {feature} and {branch}"}))
     error = _error(tmp_path)
-    assert (
-        str(path) in error.message
-        and "prompts.reviewer" in error.message
-        and "{branch}" in error.message
-    )
+    assert str(path) in error.message and "prompts.reviewer" in error.message and "{branch}" in error.message
 
 
-@pytest.mark.parametrize(
-    "prompt", ["Unclosed {feature", "{feature.upper}", "{}", "{feature!z}"]
-)
+@pytest.mark.parametrize("prompt", ["Unclosed {feature", "{feature.upper}", "{}", "{feature!z}"])
 def test_malformed_prompt_is_rejected(tmp_path: Path, prompt: str) -> None:
     _write(tmp_path, "custom", _valid(prompts={"worker": prompt}))
     assert _error(tmp_path).field == "prompts.worker"
@@ -240,11 +208,7 @@ def test_unknown_role_in_prompts(tmp_path: Path) -> None:
 def test_wrong_intent_value(tmp_path: Path) -> None:
     path = _write(tmp_path, "custom", _valid(intent="fix_bugs"))
     error = _error(tmp_path)
-    assert (
-        str(path) in error.message
-        and error.field == "intent"
-        and "fix_bug" in error.message
-    )
+    assert str(path) in error.message and error.field == "intent" and "fix_bug" in error.message
 
 
 def test_too_few_subtasks(tmp_path: Path) -> None:
@@ -268,17 +232,13 @@ def test_missing_extra_dir(tmp_path: Path) -> None:
 
 
 def test_extra_dir_overrides_by_name_and_adds(tmp_path: Path) -> None:
-    _write(
-        tmp_path, "bug-fix", _valid(name="bug-fix", description="Our own bug process.")
-    )
+    _write(tmp_path, "bug-fix", _valid(name="bug-fix", description="Our own bug process."))
     _write(tmp_path, "custom", _valid())
     (tmp_path / "notes.txt").write_text("ignored", encoding="utf-8")
     templates = load_templates(tmp_path)
     assert set(templates) == SHIPPED | {"custom"}
     assert templates["bug-fix"].description == "Our own bug process."
-    assert (
-        template_for(IntentKind.fix_bug, tmp_path).description == "Our own bug process."
-    )
+    assert template_for(IntentKind.fix_bug, tmp_path).description == "Our own bug process."
     # The override must not leak into the cached shipped set.
     assert load_templates()["bug-fix"].description != "Our own bug process."
 
@@ -334,9 +294,7 @@ def test_cli_list_jsonl(runner: CliRunner) -> None:
     assert {json.loads(line)["name"] for line in lines} == SHIPPED
 
 
-def test_cli_list_includes_extra_dir(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_list_includes_extra_dir(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path, "custom", _valid())
     monkeypatch.setenv("GODEL_TEMPLATES_DIR", str(tmp_path))
     get_settings.cache_clear()
@@ -348,9 +306,7 @@ def test_cli_show_yaml_round_trips(runner: CliRunner) -> None:
     result = runner.invoke(templates_cli, ["show", "feature-implementation"])
     assert result.exit_code == 0, result.output
     assert "  worker: |" in result.output  # prompts print as readable blocks
-    assert Template.model_validate(yaml.safe_load(result.output)) == get_template(
-        "feature-implementation"
-    )
+    assert Template.model_validate(yaml.safe_load(result.output)) == get_template("feature-implementation")
 
 
 def test_cli_show_json(runner: CliRunner) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -57,9 +56,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_jobs_created_at"), ["created_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_jobs_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_jobs_status"), ["status"], unique=False)
 
     op.create_table(
@@ -99,9 +96,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("costs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_costs_created_at"), ["created_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_costs_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_costs_job_id"), ["job_id"], unique=False)
 
     op.create_table(
@@ -117,9 +112,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_events_job_stream", ["job_id", "stream_id"], unique=True
-        )
+        batch_op.create_index("ix_events_job_stream", ["job_id", "stream_id"], unique=True)
         batch_op.create_index(batch_op.f("ix_events_type"), ["type"], unique=False)
 
     op.create_table(
@@ -137,9 +130,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("sessions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_sessions_job_id"), ["job_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_sessions_job_id"), ["job_id"], unique=False)
 
     op.create_table(
         "tasks",
@@ -174,9 +165,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_messages_session_id"), ["session_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_messages_session_id"), ["session_id"], unique=False)
 
 
 def downgrade() -> None:
