@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install services test test-unit demo worker up down lint format mypy parser-report clean all
+.PHONY: install services test test-unit demo worker up down lint format mypy parser-report bench clean all
 
 all: lint test
 
@@ -48,6 +48,9 @@ format: install
 
 parser-report: install
 	$(PY) -m godel.intents.evaluate
+
+bench: install services
+	$(PY) bench/first_agent.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

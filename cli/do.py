@@ -123,7 +123,7 @@ def do(
     url, started = stack.ensure_redis(settings)
     if started:
         err.print(f"[dim]No Redis answered: started Godel's own at {url} (stop it with `godel down`).[/]")
-    if not stack.ping_workers(url, timeout=0.5):
+    if not stack.ping_workers(url, timeout=0.5, any_one=True):
         err.print("[dim]No Celery worker answers: starting the local stack (`godel up`).[/]")
         stack.start_workers(settings, url)
     ctx = build_context(settings)

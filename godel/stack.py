@@ -148,8 +148,9 @@ def worker_env(settings: Settings, url: str) -> dict[str, str]:
     return {"GODEL_HOME": str(settings.home), "GODEL_REDIS_URL": url, "GODEL_DATABASE_URL": settings.db_url}
 
 
-def ping_workers(url: str, timeout: float = 1.0) -> list[str]:
-    replies = make_celery(url).control.ping(timeout=timeout) or []
+def ping_workers(url: str, timeout: float = 1.0, *, any_one: bool = False) -> list[str]:
+    """Names of the workers that answer; ``any_one`` returns at the first reply instead of waiting out the timeout."""
+    replies = make_celery(url).control.ping(timeout=timeout, limit=1 if any_one else None) or []
     return sorted(name for reply in replies for name in reply)
 
 
@@ -193,7 +194,7 @@ def start_workers(settings: Settings, url: str, count: int = 1) -> list[int]:
 def wait_for_workers(url: str, timeout: float = START_TIMEOUT) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if names := ping_workers(url, timeout=0.5):
+        if names := ping_workers(url, timeout=0.5, any_one=True):
             return names
     raise ServiceUnavailable("Celery workers did not answer; see the worker-*.log files under GODEL_HOME/run")
 
@@ -202,7 +203,7 @@ def up(settings: Settings, workers: int = 1) -> list[str]:
     """Start what is missing; returns a line per action for the user."""
     url, started = ensure_redis(settings)
     said = [f"started Redis at {url}" if started else f"using Redis at {url}"]
-    if started or not ping_workers(url, timeout=0.5):
+    if started or not ping_workers(url, timeout=0.5, any_one=True):
         pids = start_workers(settings, url, workers)
         names = wait_for_workers(url)
         said.append(f"started {len(pids)} Celery worker(s): {', '.join(names)}")
