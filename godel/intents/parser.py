@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -22,9 +23,10 @@ from godel.intents.schema import Complexity, IntentKind, ParsedIntent
 MAX_TEXT_LENGTH = 10_000
 MAX_FEATURE_LENGTH = 60
 DEFAULT_FEATURE = "project"
+LONG_TICKET_WORDS = 50  # a ticket this long describes several pieces of work
 
-_TOKEN_RE = re.compile(r"#?[a-z0-9][a-z0-9_+#]*(?:[./\-][a-z0-9_+#]+)*")
-_CLAUSE_RE = re.compile(r"[.!?;]+(?=\s|$)|[,:](?=\s)|\n|\s[-–—]\s|[()\"]")
+_TOKEN_RE = re.compile(r"#?[^\W_][\w+#]*(?:[./\-][\w+#]+)*")  # any script, keeps v2.3 and n+1
+_CLAUSE_RE = re.compile(r"[.!?;]+(?=\s|$)|[,:](?=\s)|\n|\s[-\u2013\u2014]\s|[()\"]")
 _TICKET_RE = re.compile(r"^\s*(?:ticket\s*:?\s*)?[A-Za-z][A-Za-z0-9]*-\d+\s*[:.]?\s*", re.I)
 _DOC_FILE_RE = re.compile(r"^([a-z0-9_\-]+)\.(?:md|rst|txt)$")
 _CODE_FILE_RE = re.compile(r"\.(?:py|js|ts|tsx|jsx|go|rs|rb|java|json|ya?ml|toml|cfg|ini|html|css|sh|sql|lock)$")
@@ -77,30 +79,20 @@ _REQUIREMENT_RX = {
 }
 _LOW_RX = [compile_phrase(p) for p in vocab.LOW_COMPLEXITY_CUES]
 _HIGH_RX = [compile_phrase(p) for p in vocab.HIGH_COMPLEXITY_CUES]
+_REHEARSAL_RX = [compile_phrase(p) for p in vocab.REHEARSAL_ENVIRONMENTS]
+_LIVE_RX = [compile_phrase(p) for p in vocab.LIVE_ENVIRONMENTS]
 
 
-def _vocabulary_phrases() -> list[str]:
-    phrases: list[str] = []
-    for cues in vocab.INTENT_CUES.values():
-        phrases.extend(cues)
-    for heads in vocab.HEAD_VERBS.values():
-        phrases.extend(heads)
-    for term in vocab.REQUIREMENTS.values():
-        phrases.extend(term.patterns)
-    phrases.extend(vocab.LOW_COMPLEXITY_CUES + vocab.HIGH_COMPLEXITY_CUES)
-    return phrases
+def _known_words() -> frozenset[str]:
+    """Words typo correction must leave alone: every plain vocabulary word."""
+    phrases = [p for table in (*vocab.INTENT_CUES.values(), *vocab.HEAD_VERBS.values()) for p in table]
+    phrases += [p for term in vocab.REQUIREMENTS.values() for p in term.patterns]
+    phrases += [*vocab.LOW_COMPLEXITY_CUES, *vocab.HIGH_COMPLEXITY_CUES]
+    words = {w for p in phrases for w in p.split() if w.isalpha()}
+    return frozenset(words | vocab.NOT_TYPOS | set(vocab.TYPO_TARGETS))
 
 
-def _lexicon() -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
-    """Known words (left alone), whole words typos go to, and stems (``optimi``)."""
-    words = [w for p in _vocabulary_phrases() for w in p.split()]
-    plain = {w for w in words if w.isalpha()}
-    stems = tuple(sorted({w[:-1] for w in words if w.endswith("*") and len(w) > 4}))
-    targets = tuple(sorted(w for w in plain | set(vocab.EXTRA_TYPO_TARGETS) if len(w) >= 4))
-    return frozenset(plain | vocab.NOT_TYPOS), targets, stems
-
-
-_KNOWN_WORDS, _TYPO_TARGETS, _STEMS = _lexicon()
+_KNOWN_WORDS = _known_words()
 
 
 # ---------------------------------------------------------------- normalising
@@ -119,23 +111,50 @@ def _check_text(text: str) -> None:
         raise IntentError("intent text is empty", field="intent")
 
 
-def _matches_stem(word: str) -> bool:
-    return any(word.startswith(stem) for stem in _STEMS)
+_VERB_ENDINGS = frozenset({"", "e", "s", "es", "d", "ed", "ing"})
+_WORD_ENDINGS = _VERB_ENDINGS | {"er", "ers", "ment", "ments", "ly", "ion", "ions", "al"}
+
+
+def _inflects(word: str, base: str, endings: frozenset[str] = _VERB_ENDINGS) -> bool:
+    """``word`` is ``base`` plus a plain ending: "adds", "testing", "moved"."""
+    stem = base[:-1] if base.endswith("e") else base
+    return word.startswith(stem) and word[len(stem):] in endings
+
+
+def _letters_differ(word: str, target: str) -> int:
+    """How many letters one word has that the other lacks (both ways)."""
+    difference = Counter(word)
+    difference.subtract(Counter(target))
+    return sum(abs(n) for n in difference.values())
+
+
+def _is_slip(word: str, target: str) -> bool:
+    """A typing slip drops, doubles or swaps letters; a different word changes them.
+
+    "secuirty"/"security" differ by 0 letters, "implment"/"implement" by 1,
+    but "protection"/"production" by 4, though difflib rates that pair 0.9.
+    """
+    allowed = 1 if len(word) < 8 else 2
+    return abs(len(word) - len(target)) <= 2 and _letters_differ(word, target) <= allowed
 
 
 @lru_cache(maxsize=4096)
 def correct_word(word: str) -> str:
-    """The cue word ``word`` is probably a typo of, or ``word`` unchanged.
+    """The vocabulary word ``word`` is probably a typo of, or ``word`` unchanged.
 
-    Only unknown alphabetic words of four letters or more are corrected, and
-    only towards a word with the same first letter: typos rarely hit the first
-    key, and this keeps "latest" from becoming "test".
+    Only unknown alphabetic words of six letters or more are corrected, only
+    towards a target with the same first letter (typos rarely hit the first
+    key) and only when the change looks like a slip, not another word.
     """
-    if len(word) < 4 or not word.isalpha() or word in _KNOWN_WORDS or _matches_stem(word):
+    if len(word) < vocab.TYPO_MIN_LENGTH or not word.isalpha() or word in _KNOWN_WORDS:
         return word
-    candidates = [t for t in _TYPO_TARGETS if t[0] == word[0]]
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=_TYPO_CUTOFF)
-    return close[0] if close else word
+    if any(_inflects(word, target, _WORD_ENDINGS) for target in vocab.TYPO_TARGETS):
+        return word  # "extracted", "deployed": already understood
+    candidates = [t for t in vocab.TYPO_TARGETS if t[0] == word[0]]
+    for close in difflib.get_close_matches(word, candidates, n=3, cutoff=_TYPO_CUTOFF):
+        if _is_slip(word, close):
+            return close
+    return word
 
 
 def _normalise_token(raw: str) -> str:
@@ -165,15 +184,11 @@ def _cue_text(tokens: Iterable[_Token]) -> str:
     return " ".join(t.norm for t in tokens if t.norm)
 
 
+def _joined(clauses: Sequence[Sequence[_Token]]) -> str:
+    return " ".join(_cue_text(c) for c in clauses)
+
+
 # ---------------------------------------------------------------- clause heads
-
-
-def _word_matches(word: str, base: str) -> bool:
-    """``word`` is ``base`` or a plain inflection of it (adds, testing, moved)."""
-    if word == base:
-        return True
-    stem = base[:-1] if base.endswith("e") else base
-    return word.startswith(stem) and word[len(stem):] in {"s", "es", "ed", "d", "ing", "e"}
 
 
 def _phrase_at(tokens: Sequence[_Token], start: int, phrase: str) -> int:
@@ -182,7 +197,7 @@ def _phrase_at(tokens: Sequence[_Token], start: int, phrase: str) -> int:
     if start + len(words) > len(tokens):
         return 0
     for offset, base in enumerate(words):
-        if not _word_matches(tokens[start + offset].norm, base):
+        if not _inflects(tokens[start + offset].norm, base):
             return 0
     return len(words)
 
@@ -202,24 +217,40 @@ def _skip_filler(tokens: Sequence[_Token]) -> int:
     return index
 
 
+_HEADS_ALL = tuple(p for heads in vocab.HEAD_VERBS.values() for p in heads) + vocab.GENERIC_VERBS
+_OBJECT_RX = {kind: [compile_phrase(p) for p in nouns] for kind, nouns in vocab.OBJECT_NOUNS.items()}
+
+
+def _skip_determiners(tokens: Sequence[_Token], index: int) -> int:
+    while index < len(tokens) and tokens[index].norm in vocab.DETERMINERS:
+        index += 1
+    return index
+
+
 def _head_bonus(tokens: Sequence[_Token]) -> dict[IntentKind, float]:
-    """Extra weight for the intents whose verb opens this clause."""
+    """Extra weight for the intents whose verb, or the verb's object, opens this clause."""
     start = _skip_filler(tokens)
     bonus: dict[IntentKind, float] = {}
     for kind, heads in vocab.HEAD_VERBS.items():
         best = max((w for p, w in heads.items() if _phrase_at(tokens, start, p)), default=0.0)
         if best:
             bonus[kind] = best
+    verb_end = start + _longest_at(tokens, start, _HEADS_ALL)
+    if verb_end > start:
+        begin = _skip_determiners(tokens, verb_end)
+        window = _cue_text(tokens[begin:begin + vocab.OBJECT_WINDOW])
+        for kind, nouns in _OBJECT_RX.items():
+            if any(rx.search(window) for rx in nouns):
+                bonus[kind] = bonus.get(kind, 0.0) + vocab.OBJECT_BONUS
     return bonus
 
 
 # ---------------------------------------------------------------- scoring
 
 
-def score_intents(text: str) -> dict[IntentKind, float]:
-    """Weighted evidence per intent; exposed so tools can explain a parse."""
-    clauses = _clauses(text)
-    cue_text = " ".join(_cue_text(c) for c in clauses)
+def _score(clauses: Sequence[Sequence[_Token]]) -> dict[IntentKind, float]:
+    """Cue weights found anywhere, plus head bonuses (full for the first clause)."""
+    cue_text = _joined(clauses)
     scores = {kind: 0.0 for kind in IntentKind}
     for kind, cues in _INTENT_RX.items():
         scores[kind] = sum(weight for rx, weight in cues if rx.search(cue_text))
@@ -230,15 +261,27 @@ def score_intents(text: str) -> dict[IntentKind, float]:
     return scores
 
 
-def _pick(scores: dict[IntentKind, float]) -> tuple[IntentKind, float]:
+def score_intents(text: str) -> dict[IntentKind, float]:
+    """Weighted evidence per intent; exposed so tools and tests can explain a parse."""
+    return _score(_clauses(text))
+
+
+def _pick(scores: dict[IntentKind, float], fallback: IntentKind) -> tuple[IntentKind, float]:
     """Best intent and a confidence from its margin over the runner-up."""
     ranked = sorted(vocab.TIE_ORDER, key=lambda k: -scores[k])  # stable: ties keep TIE_ORDER
     best, second = scores[ranked[0]], scores[ranked[1]]
     if best <= 0:
-        return IntentKind.implement_feature, 0.2
+        return fallback, 0.2
     margin = (best - second) / best
     strength = min(1.0, best / 8.0)
     return ranked[0], round(0.25 + 0.75 * margin * strength, 2)
+
+
+def _fallback_intent(clauses: Sequence[Sequence[_Token]]) -> IntentKind:
+    """With no cue at all, a request ("add X") builds and a statement ("X happens") is a bug."""
+    first = clauses[0] if clauses else []
+    asks = _longest_at(first, 0, vocab.REQUEST_OPENERS) or _longest_at(first, _skip_filler(first), _HEADS_ALL)
+    return IntentKind.implement_feature if asks else IntentKind.fix_bug
 
 
 def _requirements(cue_text: str, intent: IntentKind) -> list[str]:
@@ -253,11 +296,18 @@ def _requirements(cue_text: str, intent: IntentKind) -> list[str]:
     return found
 
 
-def _complexity(cue_text: str, requirements: Sequence[str]) -> Complexity:
+def _is_rehearsal_deploy(cue_text: str, intent: IntentKind) -> bool:
+    """A deploy to staging only: routine, unlike anything that reaches users."""
+    if intent is not IntentKind.deploy:
+        return False
+    return any(rx.search(cue_text) for rx in _REHEARSAL_RX) and not any(rx.search(cue_text) for rx in _LIVE_RX)
+
+
+def _complexity(cue_text: str, intent: IntentKind, requirements: Sequence[str]) -> Complexity:
     """Size cues decide; long tickets and many requirements count as size."""
-    low = sum(1 for rx in _LOW_RX if rx.search(cue_text))
+    low = sum(1 for rx in _LOW_RX if rx.search(cue_text)) + _is_rehearsal_deploy(cue_text, intent)
     high = sum(1 for rx in _HIGH_RX if rx.search(cue_text))
-    high += (len(cue_text.split()) >= 80) + (len(requirements) >= 4)
+    high += (len(cue_text.split()) >= LONG_TICKET_WORDS) + (len(requirements) >= 4)
     if high > low:
         return Complexity.high
     if low > high:
@@ -268,20 +318,22 @@ def _complexity(cue_text: str, requirements: Sequence[str]) -> Complexity:
 # ---------------------------------------------------------------- feature name
 
 
-_HEADS_ALL = tuple(p for heads in vocab.HEAD_VERBS.values() for p in heads) + vocab.GENERIC_VERBS
 _CUE_RX_ALL = [rx for cues in _INTENT_RX.values() for rx, _ in cues] + [
     rx for patterns, _ in _REQUIREMENT_RX.values() for rx in patterns
 ]
 
 
 def _strip_front(tokens: Sequence[_Token]) -> list[_Token]:
-    """Drop filler, the opening verb and frame words ("tests for the")."""
+    """Drop filler, the opening verb, determiners and work nouns ("tests for the")."""
     index = _skip_filler(tokens)
     index += _longest_at(tokens, index, _HEADS_ALL)
-    while index < len(tokens) and (tokens[index].norm in vocab.FRAME_WORDS or not tokens[index].norm.strip()):
-        if not tokens[index].norm and tokens[index].raw.strip("#"):
-            break  # a path or file name is a fine feature
-        index += 1
+    while index < len(tokens):
+        width = _longest_at(tokens, index, vocab.WORK_NOUNS)
+        if tokens[index].norm in vocab.DETERMINERS:
+            width = max(width, 1)
+        if not width:
+            break
+        index += width
     return list(tokens[index:])
 
 
@@ -312,13 +364,13 @@ def _shorten(words: list[str]) -> str:
     return text or words[0][:MAX_FEATURE_LENGTH]
 
 
-def extract_feature(text: str) -> str:
+def _feature(clauses: Sequence[Sequence[_Token]]) -> str:
     """Short readable name of the thing to work on, from the first useful clause."""
-    for clause in _clauses(text):
+    for clause in clauses:
         tokens = _cut_tail(_strip_front(clause))
-        while tokens and tokens[-1].norm in vocab.FRAME_WORDS:
+        while tokens and tokens[-1].norm in vocab.DETERMINERS:
             tokens.pop()
-        if tokens and any(t.norm not in vocab.FRAME_WORDS for t in tokens):
+        if tokens:
             return _shorten([t.raw for t in tokens])
     return DEFAULT_FEATURE
 
@@ -332,14 +384,15 @@ def parse_text(text: str) -> ParsedIntent:
     Raises ``IntentError`` (field ``intent``) for empty or over-long text.
     """
     _check_text(text)
-    intent, confidence = _pick(score_intents(text))
-    cue_text = " ".join(_cue_text(c) for c in _clauses(text))
+    clauses = _clauses(text)
+    intent, confidence = _pick(_score(clauses), _fallback_intent(clauses))
+    cue_text = _joined(clauses)
     requirements = _requirements(cue_text, intent)
     return ParsedIntent(
         intent=intent,
-        feature=extract_feature(text),
+        feature=_feature(clauses),
         requirements=requirements,
-        complexity=_complexity(cue_text, requirements),
+        complexity=_complexity(cue_text, intent, requirements),
         confidence=confidence,
     )
 

@@ -15,13 +15,8 @@ from godel.templates.schema import (
     Template,
     render_prompt,
 )
-from godel.templates.teams import (
-    MAX_WORKERS,
-    PERFORMANCE_REQUIREMENTS,
-    SECURITY_REQUIREMENTS,
-    agent_names,
-    build_team,
-)
+from godel.intents.vocabulary import PERFORMANCE_REQUIREMENTS, SECURITY_REQUIREMENTS
+from godel.templates.teams import MAX_WORKERS, agent_names, build_team
 
 __all__ = [
     "DEFAULT_PROMPTS",

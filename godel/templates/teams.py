@@ -11,21 +11,9 @@ from collections import Counter
 
 from godel.errors import ValidationError
 from godel.intents.schema import Complexity, IntentKind, ParsedIntent, Role
+from godel.intents.vocabulary import PERFORMANCE_REQUIREMENTS, SECURITY_REQUIREMENTS
 
 MAX_WORKERS = 32
-
-SECURITY_REQUIREMENTS = frozenset(
-    {
-        "authentication",
-        "authorization",
-        "csrf_protection",
-        "xss_protection",
-        "sql_injection_protection",
-        "input_validation",
-        "encryption",
-    }
-)
-PERFORMANCE_REQUIREMENTS = frozenset({"performance", "caching", "scalability", "low_latency"})
 
 _NUMBERED = frozenset({Role.worker, Role.reviewer})
 """Roles whose agents are always numbered, so "worker-1" exists even in a one-worker team."""

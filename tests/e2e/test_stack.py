@@ -73,8 +73,20 @@ def test_own_redis_when_none_answers(tmp_path: Path) -> None:
 def test_ctrl_c_detaches_and_cancel_stops(env: dict[str, str], tmp_path: Path, fake_agent: str) -> None:
     repo = make_repo(tmp_path / "repo")
     proc = subprocess.Popen(
-        [GODEL, "do", "fix the typo in the readme", "--runtime", "command", "--agent-cmd",
-         f"FAKE_AGENT=sleep {fake_agent}"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            GODEL,
+            "do",
+            "fix the typo in the readme",
+            "--runtime",
+            "command",
+            "--agent-cmd",
+            f"FAKE_AGENT=sleep {fake_agent}",
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     job_id = None
     deadline = time.monotonic() + 60

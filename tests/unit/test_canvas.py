@@ -15,8 +15,14 @@ APP = make_celery("redis://unused:6379/0")
 
 
 def test_full_team_canvas() -> None:
-    team = [("coordinator", Role.coordinator), ("worker-1", Role.worker), ("worker-2", Role.worker),
-            ("profiler", Role.profiler), ("reviewer-1", Role.reviewer), ("security-reviewer", Role.security_reviewer)]
+    team = [
+        ("coordinator", Role.coordinator),
+        ("worker-1", Role.worker),
+        ("worker-2", Role.worker),
+        ("profiler", Role.profiler),
+        ("reviewer-1", Role.reviewer),
+        ("security-reviewer", Role.security_reviewer),
+    ]
     built = build(APP, "job1", team)
     assert isinstance(built.root, _chain)
     coordinator, makers, reviewers = built.root.tasks

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.unit
 
 
 def request(tmp_path: Path, **kw: object) -> AgentRequest:
-    defaults: dict[str, object] = dict(job_id="j1", task_id="t1", agent="worker-1", role="worker",
-                                       prompt="do the thing", worktree=tmp_path, timeout=10)
+    defaults: dict[str, object] = dict(
+        job_id="j1", task_id="t1", agent="worker-1", role="worker", prompt="do the thing", worktree=tmp_path, timeout=10
+    )
     defaults.update(kw)
     return AgentRequest(**defaults)  # type: ignore[arg-type]
 
@@ -27,14 +28,17 @@ def script(tmp_path: Path, body: str) -> str:
 
 
 def test_prompt_env_and_report(tmp_path: Path) -> None:
-    cmd = script(tmp_path, (
-        "import json, os, sys\n"
-        "prompt = sys.stdin.read()\n"
-        "open('out.txt', 'w').write(prompt + os.environ['GODEL_ROLE'] + os.environ['GODEL_TASK_ID'])\n"
-        "print('working...')\n"
-        "print(json.dumps({'summary': 'done', 'usage': {'input_tokens': 3, 'output_tokens': 4}, 'cost_usd': 0.5,"
-        " 'approved': False}))\n"
-    ))
+    cmd = script(
+        tmp_path,
+        (
+            "import json, os, sys\n"
+            "prompt = sys.stdin.read()\n"
+            "open('out.txt', 'w').write(prompt + os.environ['GODEL_ROLE'] + os.environ['GODEL_TASK_ID'])\n"
+            "print('working...')\n"
+            "print(json.dumps({'summary': 'done', 'usage': {'input_tokens': 3, 'output_tokens': 4}, 'cost_usd': 0.5,"
+            " 'approved': False}))\n"
+        ),
+    )
     result = get_runtime("command", {"agent_cmd": cmd}).run(request(tmp_path))
     assert result.ok and result.summary == "done" and result.cost_usd == 0.5
     assert result.usage.input_tokens == 3 and result.data == {"approved": False}
@@ -61,11 +65,14 @@ def test_timeout_and_stop_kill_the_process(tmp_path: Path) -> None:
     assert not stopped.ok and stopped.data["stopped"] == "cancelled"
 
 
-@pytest.mark.parametrize(("stdout", "expected"), [
-    ('noise\n{"summary": "a"}\n', {"summary": "a"}),
-    ('{"summary": "a"}\nmore noise\n', {"summary": "a"}),
-    ("[1, 2]\n", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("stdout", "expected"),
+    [
+        ('noise\n{"summary": "a"}\n', {"summary": "a"}),
+        ('{"summary": "a"}\nmore noise\n', {"summary": "a"}),
+        ("[1, 2]\n", None),
+        ("", None),
+    ],
+)
 def test_final_json(stdout: str, expected: object) -> None:
     assert final_json(stdout) == expected

@@ -58,7 +58,9 @@ def test_env_wins_over_yaml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         ("runtim: demo\n", "runtim"),
     ],
 )
-def test_bad_config_names_the_field(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, yaml_text: str, field: str) -> None:
+def test_bad_config_names_the_field(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, yaml_text: str, field: str
+) -> None:
     config = tmp_path / "godel.yaml"
     config.write_text(yaml_text)
     monkeypatch.setenv("GODEL_CONFIG", str(config))
