@@ -1,5 +1,6 @@
 """Intent templates and team building: what a job's agents are told and how many there are."""
 
+from godel.intents.vocabulary import PERFORMANCE_REQUIREMENTS, SECURITY_REQUIREMENTS
 from godel.templates.loader import (
     INTENT_TEMPLATES,
     get_template,
@@ -15,7 +16,6 @@ from godel.templates.schema import (
     Template,
     render_prompt,
 )
-from godel.intents.vocabulary import PERFORMANCE_REQUIREMENTS, SECURITY_REQUIREMENTS
 from godel.templates.teams import MAX_WORKERS, agent_names, build_team
 
 __all__ = [
