@@ -34,7 +34,8 @@ def wait(ctx: Context, job_id: str, timeout: float = 90) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = ctx.store.job(job_id)
-        if job.status in TERMINAL:
+        # The status is stored just before the job.finished event is emitted.
+        if job.status in TERMINAL and ctx.store.events(job_id)[-1].type == EventType.job_finished.value:
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} still {ctx.store.job(job_id).status}")
