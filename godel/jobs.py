@@ -232,8 +232,8 @@ def cancel(ctx: Context, job_id: str) -> Job:
 
 def expire(ctx: Context, job_id: str) -> bool:
     """The timeout watchdog: end a job still running at its deadline."""
-    job = ctx.store.job(job_id)
-    if job.status in TERMINAL:
+    job = ctx.store.find_job(job_id)
+    if job is None or job.status in TERMINAL:
         return False
     ctx.redis.set(STOP_KEY.format(job_id=job.id), "timed_out", ex=STOP_TTL)
     revoke(ctx, job)

@@ -46,7 +46,9 @@ def _halt(ctx: Context, job: Job) -> str | None:
 
 def run_agent(ctx: Context, job_id: str, name: str, task_id: str) -> dict[str, Any]:
     """One agent's whole turn: worktree, prompt, runtime, commit, records, events."""
-    job = ctx.store.job(job_id)
+    job = ctx.store.find_job(job_id)
+    if job is None:  # a message for a job this database never had (another Godel on the broker)
+        return {"agent": name, "skipped": "unknown job"}
     agent = next(a for a in job.agents if a.name == name)
     if halted := _halt(ctx, job):
         return {"agent": name, "skipped": halted}
@@ -300,6 +302,8 @@ def finalize(ctx: Context, job_id: str) -> dict[str, Any]:
 
 def tracked(ctx: Context, job_id: str, task_id: str, step: Callable[[Context, str], dict[str, Any]]) -> dict[str, Any]:
     """Run a bookkeeping step with its task row kept current; a crash fails the job."""
+    if ctx.store.find_job(job_id) is None:
+        return {"skipped": "unknown job"}
     ctx.store.upsert_task(task_id, job_id, state="STARTED", started_at=utcnow())
     try:
         result = step(ctx, job_id)

@@ -45,6 +45,11 @@ class Store:
                 job = self._by_prefix(s, job_id)
             return job
 
+    def find_job(self, job_id: str) -> Job | None:
+        """The job with exactly this id, or None (no prefix matching: for tasks, not people)."""
+        with session_scope(self.url) as s:
+            return s.get(Job, job_id, options=[selectinload(Job.agents)])
+
     def _by_prefix(self, s: DbSession, prefix: str) -> Job:
         # Users type the first few characters of an id, as with git.
         rows = s.scalars(select(Job).where(Job.id.startswith(prefix)).options(selectinload(Job.agents)).limit(2)).all()
