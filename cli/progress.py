@@ -48,8 +48,9 @@ class Board:
 
     def render(self) -> Table:
         table = Table(title=f"job {self.job.id} · {self.status}", title_justify="left", header_style="bold")
-        for column in ("agent", "role", "state", "elapsed", "last"):
-            table.add_column(column)
+        for column in ("agent", "role", "state", "elapsed"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("last", overflow="ellipsis", no_wrap=True)
         for name, row in self.rows.items():
             table.add_row(
                 name,
