@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from godel import jobs as core
+from godel import lifecycle as core
 from godel.context import build_context
 from godel.storage.models import Job
 
@@ -101,6 +101,23 @@ def cancel(job_id: str) -> None:
 @click.command("rollback")
 @click.argument("job_id")
 def rollback(job_id: str) -> None:
-    """Remove the job's worktrees and branches (cancelling it first if it runs)."""
-    deleted = core.rollback(build_context(), job_id)
-    click.echo(f"deleted {', '.join(deleted)}" if deleted else "nothing to delete")
+    """Undo what the job created: a --merge-into merge, its branches, its worktrees."""
+    for line in core.rollback(build_context(), job_id) or ["nothing to undo"]:
+        click.echo(line)
+
+
+@click.command("approve")
+@click.argument("job_id")
+def approve(job_id: str) -> None:
+    """Let a job paused for approval go on (run its workers, or merge)."""
+    job = core.approve(build_context(), job_id)
+    click.echo(f"job {job.id}: approved, {job.status}")
+
+
+@click.command("reject")
+@click.argument("job_id")
+@click.option("--reason", help="Why; stored with the job.")
+def reject(job_id: str, reason: str | None) -> None:
+    """Refuse a job paused for approval; it ends changes_requested."""
+    job = core.reject(build_context(), job_id, reason)
+    click.echo(f"job {job.id}: {job.status}")

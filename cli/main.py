@@ -12,8 +12,9 @@ from godel.errors import GodelError
 
 from .db import db
 from .do import do
-from .jobs import cancel, jobs, rollback, show
+from .jobs import approve, cancel, jobs, reject, rollback, show
 from .parse import parse
+from .runtimes import runtimes
 from .stack import down, status, up, worker
 from .templates import templates
 
@@ -35,7 +36,23 @@ def cli() -> None:
     """Run teams of AI coding agents as a Celery task queue."""
 
 
-for command in (do, parse, templates, up, down, status, worker, jobs, show, cancel, rollback, db):
+for command in (
+    do,
+    parse,
+    templates,
+    up,
+    down,
+    status,
+    worker,
+    jobs,
+    show,
+    cancel,
+    approve,
+    reject,
+    rollback,
+    db,
+    runtimes,
+):
     cli.add_command(command)
 
 

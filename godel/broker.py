@@ -29,6 +29,8 @@ ALL_QUEUES = [*ROLE_QUEUES.values(), CONTROL_QUEUE]
 TASK_NAMES = {role: f"godel.agent.{role.value}" for role in Role}
 INTEGRATE = "godel.job.integrate"
 FINALIZE = "godel.job.finalize"
+GATE = "godel.job.gate"
+PUBLISH = "godel.job.publish"
 EXPIRE = "godel.job.expire"
 
 VISIBILITY_TIMEOUT = 6 * 3600
@@ -37,7 +39,7 @@ VISIBILITY_TIMEOUT = 6 * 3600
 
 def routes() -> dict[str, dict[str, str]]:
     table = {TASK_NAMES[role]: {"queue": queue} for role, queue in ROLE_QUEUES.items()}
-    table.update({name: {"queue": CONTROL_QUEUE} for name in (INTEGRATE, FINALIZE, EXPIRE)})
+    table.update({name: {"queue": CONTROL_QUEUE} for name in (INTEGRATE, FINALIZE, GATE, PUBLISH, EXPIRE)})
     return table
 
 

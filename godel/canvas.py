@@ -1,21 +1,24 @@
-"""Turn a job's team into a Celery canvas.
+"""Turn a job's team into Celery canvases.
 
-Coordinator plans, then a chord of makers (Workers, Profiler, Optimizer)
-whose body integrates their branches, then a chord of reviewers whose body
-finalises the job. Signatures are immutable: every task reads what it needs
-from the store, so a redelivered task sees the same inputs.
+The first canvas is: Coordinator plans, then a chord of makers (Workers,
+Profiler, Optimizer) whose body integrates their branches, then a chord of
+reviewers whose body finalises the job. A revision round re-runs some makers
+and all reviewers; an approval gate cuts the canvas after planning and the rest
+is enqueued on approval. Signatures are immutable: every task reads what it
+needs from the store, so a redelivered task sees the same inputs.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery, chain, chord, group
 from celery.canvas import Signature
 
-from godel.broker import FINALIZE, INTEGRATE, ROLE_QUEUES, TASK_NAMES
+from godel.broker import CONTROL_QUEUE, FINALIZE, GATE, INTEGRATE, PUBLISH, ROLE_QUEUES, TASK_NAMES
 from godel.intents.schema import Role
 
 MAKERS = (Role.worker, Role.profiler, Role.optimizer)
@@ -33,25 +36,51 @@ class Canvas:
         return [f"{t['name']}[{t['agent'] or '-'}] -> {t['queue']}" for t in self.tasks]
 
 
-def build(app: Celery, job_id: str, agents: list[tuple[str, Role]]) -> Canvas:
-    """``agents`` is the team as (name, role) pairs, coordinator first."""
-    canvas = Canvas(root=chain())
-    task_list = canvas.tasks
+class _Builder:
+    def __init__(self, app: Celery, job_id: str) -> None:
+        self.app = app
+        self.job_id = job_id
+        self.tasks: list[dict[str, Any]] = []
 
-    def sig(name: str, queue: str, agent: str | None = None) -> Signature:
+    def sig(self, name: str, queue: str = CONTROL_QUEUE, agent: str | None = None) -> Signature:
         task_id = str(uuid.uuid4())
-        task_list.append({"id": task_id, "name": name, "queue": queue, "agent": agent})
-        args = (job_id, agent) if agent else (job_id,)
-        return app.signature(name, args=args, immutable=True, task_id=task_id, queue=queue)
+        self.tasks.append({"id": task_id, "name": name, "queue": queue, "agent": agent})
+        args = (self.job_id, agent) if agent else (self.job_id,)
+        return self.app.signature(name, args=args, immutable=True, task_id=task_id, queue=queue)
 
-    def agent_sig(name: str, role: Role) -> Signature:
-        return sig(TASK_NAMES[role], ROLE_QUEUES[role], name)
+    def agent(self, name: str, role: Role) -> Signature:
+        return self.sig(TASK_NAMES[role], ROLE_QUEUES[role], name)
 
-    steps: list[Signature] = [agent_sig(n, r) for n, r in agents if r is Role.coordinator]
-    makers = [agent_sig(n, r) for n, r in agents if r in MAKERS]
-    steps.append(chord(group(makers), sig(INTEGRATE, "godel.control")))
-    reviewers = [agent_sig(n, r) for n, r in agents if r in REVIEWERS]
-    finalize = sig(FINALIZE, "godel.control")
+
+def build(
+    app: Celery,
+    job_id: str,
+    agents: Sequence[tuple[str, Role]],
+    *,
+    plan: bool = True,
+    gate: bool = False,
+    makers: Sequence[str] | None = None,
+) -> Canvas:
+    """``agents`` is the team as (name, role) pairs, coordinator first.
+
+    ``plan=False`` leaves the Coordinator out (after a gate, in a revision);
+    ``gate=True`` stops after planning at an approval gate; ``makers`` limits
+    which makers run (a revision round re-runs only the named ones).
+    """
+    b = _Builder(app, job_id)
+    steps: list[Signature] = [b.agent(n, r) for n, r in agents if r is Role.coordinator] if plan else []
+    if gate:
+        steps.append(b.sig(GATE))
+        return Canvas(root=chain(*steps), tasks=b.tasks)
+    chosen = [b.agent(n, r) for n, r in agents if r in MAKERS and (makers is None or n in makers)]
+    steps.append(chord(group(chosen), b.sig(INTEGRATE)))
+    reviewers = [b.agent(n, r) for n, r in agents if r in REVIEWERS]
+    finalize = b.sig(FINALIZE)
     steps.append(chord(group(reviewers), finalize) if reviewers else finalize)
-    canvas.root = chain(*steps)
-    return canvas
+    return Canvas(root=chain(*steps), tasks=b.tasks)
+
+
+def publish(app: Celery, job_id: str) -> Canvas:
+    """The merge step alone, enqueued when a user approves a job paused before merge."""
+    b = _Builder(app, job_id)
+    return Canvas(root=b.sig(PUBLISH), tasks=b.tasks)

@@ -56,6 +56,57 @@ def _has_pytest() -> bool:
     return subprocess.run([sys.executable, "-c", "import pytest"], capture_output=True).returncode == 0
 
 
+def security_tools(repo: Path) -> list[str]:
+    """Static security scanners that are installed and apply: bandit for Python, semgrep with a local config.
+
+    semgrep only runs with the repository's own rules file: its registry rules
+    need the network, and a review must not depend on it.
+    """
+    found = []
+    if shutil.which("bandit") and any(repo.rglob("*.py")):
+        found.append("bandit -q -r . -ll -x ./.git,./node_modules,./.venv")
+    config = next((p for p in (repo / ".semgrep.yml", repo / ".semgrep.yaml", repo / ".semgrep") if p.exists()), None)
+    if shutil.which("semgrep") and config:
+        found.append(f"semgrep --error --quiet --config {config.name} .")
+    return found
+
+
+def coverage(repo: Path, minimum: float, timeout: float = CHECK_TIMEOUT) -> CheckResult:
+    """Run the Python tests under coverage and compare the total with ``minimum`` percent."""
+    label = f"coverage >= {minimum:g}%"
+    data = repo / ".godel-coverage"
+    env_cmd = [sys.executable, "-m", "coverage"]
+    try:
+        subprocess.run(
+            [*env_cmd, "run", f"--data-file={data}", "-m", "pytest", "-q"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        report = subprocess.run(
+            [*env_cmd, "report", f"--data-file={data}", "--format=total"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        return CheckResult(command=label, passed=False, exit_code=None, output=f"timed out after {timeout}s")
+    finally:
+        data.unlink(missing_ok=True)
+    try:
+        total = float(report.stdout.strip())
+    except ValueError:
+        return CheckResult(
+            command=label,
+            passed=False,
+            exit_code=report.returncode,
+            output=f"no coverage figure: {(report.stdout + report.stderr)[-OUTPUT_TAIL:]}",
+        )
+    return CheckResult(command=label, passed=total >= minimum, exit_code=0, output=f"total coverage {total:g}%")
+
+
 def run(commands: list[str], cwd: Path, timeout: float = CHECK_TIMEOUT) -> list[CheckResult]:
     results = []
     for command in commands:

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     worker_pool: Literal["prefork", "threads"] = Field(
         "prefork", description="Celery pool of `godel up` workers (prefork redelivers a killed task at once)."
     )
+    daily_budget: float | None = Field(None, gt=0, description="USD all jobs together may spend per UTC day.")
     templates_dir: Path | None = Field(None, description="Extra intent templates; same names override.")
     api_host: str = Field("127.0.0.1", description="Address `godel serve` binds.")
     api_port: int = Field(DEFAULT_API_PORT, ge=1, le=65535, description="Port `godel serve` binds.")

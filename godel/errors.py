@@ -100,3 +100,11 @@ class GitError(GodelError):
     """A git command Godel ran failed."""
 
     code = "git"
+
+
+class BudgetExceeded(GodelError):
+    """A job's budget or the daily budget is spent."""
+
+    exit_code = 7
+    http_status = 402
+    code = "budget"

@@ -1,4 +1,4 @@
-"""Submitting, ending, cancelling and rolling back jobs: the core the CLI and API call."""
+"""Submitting jobs: what ``godel do`` and ``POST /api/v1/jobs`` call."""
 
 from __future__ import annotations
 
@@ -6,28 +6,27 @@ import re
 import shlex
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from celery import Celery
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from godel import broker, canvas, git
+from godel import broker, canvas, git, strategy
 from godel.context import Context
-from godel.errors import Conflict, RuntimeNotConfigured, ValidationError
+from godel.errors import BudgetExceeded, RuntimeNotConfigured, ValidationError
 from godel.events import Event, EventType
 from godel.intents.analyse import analyse
 from godel.intents.schema import Intent, Role
+from godel.planning import assign
 from godel.runtimes import get_runtime
 from godel.storage.models import Agent, Job, utcnow
-from godel.storage.store import TERMINAL
 from godel.templates import Template, agent_names, get_template
 from godel.worktrees import job_branch
 
-STOP_KEY = "godel:job:{job_id}:stop"
-"""Redis key whose value tells running agents why to stop (cancelled, timed_out)."""
-STOP_TTL = 24 * 3600
 DESTRUCTIVE_INTENTS = frozenset({"deploy"})
 
 
@@ -44,6 +43,11 @@ class SubmitRequest(BaseModel):
     workers: int | None = Field(None, ge=1, le=32)
     template: str | None = None
     require_approval: bool = False
+    model: str | None = Field(None, max_length=200)
+    budget: float | None = Field(None, gt=0, description="USD the job may spend.")
+    strategy: Literal["careful", "fast"] | None = None
+    coverage: float | None = Field(None, ge=0, le=100, description="Minimum test coverage %, checked on review.")
+    merge_into: str | None = Field(None, max_length=255, description="Also merge the approved job into this branch.")
 
     @field_validator("text")
     @classmethod
@@ -74,24 +78,23 @@ class Prepared:
     def needs_confirmation(self) -> bool:
         return self.destructive or self.request.require_approval
 
+    @property
+    def approval(self) -> str | None:
+        """Where the job pauses for ``godel approve``: before a deploy's workers, else before merge."""
+        if self.request.require_approval or self.request.strategy == "careful":
+            return "before_workers" if self.destructive else "before_merge"
+        return None
+
 
 def static_plan(template: Template, agents: list[tuple[str, Role]]) -> dict[str, Any]:
     """The template's decomposition dealt round-robin to the agents that make changes."""
     makers = [name for name, role in agents if role in canvas.MAKERS]
-    assignments: dict[str, list[dict[str, Any]]] = {name: [] for name in makers}
-    for index, subtask in enumerate(template.subtasks):
-        assignments[makers[index % len(makers)]].append(subtask.model_dump())
-    for name in makers:
-        if not assignments[name]:
-            # More makers than subtasks: the extra ones check the whole change.
-            assignments[name].append(
-                {"title": "Cross-check", "description": "Review and complete the other subtasks' work.", "files": []}
-            )
-    return {"source": "template", "subtasks": [s.model_dump() for s in template.subtasks], "assignments": assignments}
+    subtasks = [s.model_dump() for s in template.subtasks]
+    return {"source": "template", "subtasks": subtasks, "assignments": assign(subtasks, makers)}
 
 
-def check_runtime(name: str | None, agent_cmd: str | None) -> str:
-    get_runtime(name, {"agent_cmd": agent_cmd})
+def check_runtime(name: str | None, agent_cmd: str | None, model: str | None = None) -> str:
+    get_runtime(name, {"agent_cmd": agent_cmd, "model": model})
     assert name
     if name == "command" and agent_cmd:
         try:
@@ -107,11 +110,17 @@ def check_runtime(name: str | None, agent_cmd: str | None) -> str:
 def prepare(ctx: Context, request: SubmitRequest) -> Prepared:
     """Parse, choose template and team, validate runtime and repository; no side effects."""
     settings = ctx.settings
-    runtime = check_runtime(request.runtime or settings.runtime, request.agent_cmd or settings.agent_cmd)
+    runtime = check_runtime(request.runtime or settings.runtime, request.agent_cmd or settings.agent_cmd, request.model)
     repo = git.repo_root(request.repo)
     intent = analyse(request.text, workers=request.workers, template=request.template, extra_dir=settings.templates_dir)
     template = get_template(intent.template, settings.templates_dir)
-    agents = list(zip(agent_names(intent.team), intent.team, strict=True))
+    team = strategy.apply(list(intent.team), request.strategy, template, workers_fixed=request.workers is not None)
+    intent = intent.model_copy(update={"team": team})
+    agents = list(zip(agent_names(team), team, strict=True))
+    if request.merge_into and not git.branch_exists(repo, request.merge_into):
+        raise ValidationError(f"branch {request.merge_into!r} does not exist in {repo}", field="merge_into")
+    if reason := daily_budget_spent(ctx):
+        raise BudgetExceeded(reason, field="budget")
     base_ref, base_branch = git.head(repo)
     return Prepared(
         request=request,
@@ -131,8 +140,20 @@ def submit(ctx: Context, prepared: Prepared) -> Job:
     request = prepared.request
     job_id = uuid.uuid4().hex[:12]
     timeout = request.timeout or ctx.settings.timeout
-    app = broker.make_celery(ctx.redis_url)
-    built = canvas.build(app, job_id, prepared.agents)
+    options: dict[str, Any] = {
+        "agent_cmd": request.agent_cmd or ctx.settings.agent_cmd,
+        "timeout": timeout,
+        "runtime_override": request.runtime is not None,
+        "model": request.model,
+        "budget": request.budget,
+        "strategy": request.strategy,
+        "coverage": request.coverage,
+        "merge_into": request.merge_into,
+        "approval": prepared.approval,
+        "approved": [],
+        "round": 0,
+        "tasks": [],
+    }
     job = Job(
         id=job_id,
         text=request.text,
@@ -144,7 +165,7 @@ def submit(ctx: Context, prepared: Prepared) -> Job:
         base_branch=prepared.base_branch,
         branch=job_branch(job_id),
         runtime=prepared.runtime,
-        options={"agent_cmd": request.agent_cmd or ctx.settings.agent_cmd, "timeout": timeout, "tasks": built.tasks},
+        options=options,
         plan=prepared.plan,
         deadline=utcnow() + timedelta(seconds=timeout),
     )
@@ -152,10 +173,6 @@ def submit(ctx: Context, prepared: Prepared) -> Job:
         Agent(name=name, role=role.value, state="queued", runtime=prepared.runtime) for name, role in prepared.agents
     ]
     ctx.store.add_job(job, agents)
-    for task in built.tasks:
-        ctx.store.upsert_task(
-            task["id"], job_id, name=task["name"], queue=task["queue"], agent=task["agent"], state="PENDING"
-        )
     ctx.emit(
         Event(
             job_id=job_id,
@@ -169,89 +186,32 @@ def submit(ctx: Context, prepared: Prepared) -> Job:
             },
         )
     )
-    result = built.root.apply_async()
-    app.signature(broker.EXPIRE, args=(job_id,), immutable=True).apply_async(countdown=timeout)
-    ctx.store.update_job(job_id, celery_id=result.id)
+    gate = prepared.approval == "before_workers"
+    result = enqueue(ctx, job, lambda app: canvas.build(app, job_id, prepared.agents, gate=gate))
+    broker.make_celery(ctx.redis_url).signature(broker.EXPIRE, args=(job_id,), immutable=True).apply_async(
+        countdown=timeout
+    )
+    ctx.store.update_job(job_id, celery_id=result)
     return ctx.store.job(job_id)
 
 
-def stop_reason(ctx: Context, job_id: str) -> str | None:
-    """Why agents of this job must stop now (``cancelled``, ``timed_out``), else None."""
-    value = ctx.redis.get(STOP_KEY.format(job_id=job_id))
-    return str(value) if value else None
-
-
-def end_job(ctx: Context, job_id: str, status: str, **values: Any) -> bool:
-    """Finish the job once: store the state, stop its agents, free its worktrees, emit."""
-    if not ctx.store.finish_job(job_id, status, **values):
-        return False
-    if status != "succeeded":
-        ctx.redis.set(STOP_KEY.format(job_id=job_id), status, ex=STOP_TTL)
-    job = ctx.store.job(job_id)
-    try:
-        ctx.worktrees(job.repo_path).cleanup(job_id)
-    except Exception as exc:  # cleanup must never hide the outcome
-        values.setdefault("error", f"worktree cleanup failed: {exc}")
-    ctx.emit(
-        Event(
-            job_id=job_id,
-            type=EventType.job_finished,
-            state=status,
-            message=values.get("error") or values.get("summary"),
-            data={
-                "status": status,
-                "branch": job.branch if status == "succeeded" else None,
-                "cost_usd": job.cost_usd,
-            },
+def enqueue(ctx: Context, job: Job, make: Callable[[Celery], canvas.Canvas]) -> str:
+    """Record a canvas's tasks on the job (for revoking and display), then send it."""
+    built = make(broker.make_celery(ctx.redis_url))
+    options = {**job.options, "tasks": [*job.options.get("tasks", []), *built.tasks]}
+    ctx.store.update_job(job.id, options=options)
+    job.options = options
+    for task in built.tasks:
+        ctx.store.upsert_task(
+            task["id"], job.id, name=task["name"], queue=task["queue"], agent=task["agent"], state="PENDING"
         )
-    )
-    return True
+    return str(built.root.apply_async().id)
 
 
-def revoke(ctx: Context, job: Job) -> None:
-    """Revoke the job's tasks; running agents stop on their own through the stop key."""
-    ids = [t["id"] for t in job.options.get("tasks", [])]
-    if ids:
-        broker.make_celery(ctx.redis_url).control.revoke(ids)
-    ctx.store.revoke_pending(job.id)
+def daily_budget_spent(ctx: Context) -> str | None:
+    from godel.budget import spent_today
 
-
-def cancel(ctx: Context, job_id: str) -> Job:
-    job = ctx.store.job(job_id)
-    if job.status in TERMINAL:
-        raise Conflict(f"job {job.id} already ended: {job.status}", field="job")
-    ctx.redis.set(STOP_KEY.format(job_id=job.id), "cancelled", ex=STOP_TTL)
-    ctx.emit(Event(job_id=job.id, type=EventType.job_cancel_requested, state="cancelling"))
-    revoke(ctx, job)
-    for agent in job.agents:
-        if agent.state in ("queued", "running"):
-            ctx.store.update_agent(job.id, agent.name, state="cancelled", finished_at=utcnow())
-    end_job(ctx, job.id, "cancelled", error="cancelled by user")
-    return ctx.store.job(job.id)
-
-
-def expire(ctx: Context, job_id: str) -> bool:
-    """The timeout watchdog: end a job still running at its deadline."""
-    job = ctx.store.find_job(job_id)
-    if job is None or job.status in TERMINAL:
-        return False
-    ctx.redis.set(STOP_KEY.format(job_id=job.id), "timed_out", ex=STOP_TTL)
-    revoke(ctx, job)
-    return end_job(ctx, job.id, "timed_out", error=f"timed out after {job.options.get('timeout')}s")
-
-
-def rollback(ctx: Context, job_id: str) -> list[str]:
-    """Remove the job's worktrees and branches; a running job is cancelled first."""
-    job = ctx.store.job(job_id)
-    if job.status not in TERMINAL:
-        cancel(ctx, job.id)
-    deleted = ctx.worktrees(job.repo_path).rollback(job.id)
-    ctx.store.update_job(job.id, summary=f"rolled back: deleted {', '.join(deleted) or 'nothing'}")
-    return deleted
-
-
-def validate_status(status: str | None) -> str | None:
-    known = TERMINAL | {"queued", "running"}
-    if status and status not in known:
-        raise ValidationError(f"unknown status {status!r}; one of {', '.join(sorted(known))}", field="status")
-    return status
+    daily = ctx.settings.daily_budget
+    if daily is not None and (today := spent_today(ctx)) >= daily:
+        return f"daily budget ${daily:.2f} spent (${today:.4f} today); no new jobs until tomorrow (UTC)"
+    return None

@@ -1,4 +1,4 @@
-"""What each task of a job's canvas does, independent of Celery.
+"""One agent's turn, independent of Celery.
 
 Steps never raise for an agent's failure: they record it, end the job, and
 return, so the rest of the canvas runs as no-ops on a finished job. A step
@@ -11,19 +11,23 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from godel import checks
+from godel import budget, checks
 from godel.canvas import MAKERS, REVIEWERS
 from godel.context import Context
 from godel.errors import GodelError
 from godel.events import Event, EventType
-from godel.git import git
+from godel.git import branch_exists, git
 from godel.intents.schema import Role
-from godel.jobs import end_job, stop_reason
+from godel.lifecycle import end_job, stop_reason
+from godel.planning import PLAN_OPTIONAL_RUNTIMES, PlanError, assign, read_plan
 from godel.runtimes import AgentRequest, AgentResult, get_runtime
 from godel.storage.models import Agent, Cost, Job, Message, Session, utcnow
 from godel.storage.store import TERMINAL
 from godel.templates import get_template, render_prompt
 from godel.worktrees import agent_branch
+
+PLAN_RETRIES = 1
+"""Extra attempts a Coordinator gets after returning an invalid plan."""
 
 
 def remaining_seconds(job: Job) -> float:
@@ -32,8 +36,8 @@ def remaining_seconds(job: Job) -> float:
     return (job.deadline - utcnow()).total_seconds()
 
 
-def _halt(ctx: Context, job: Job) -> str | None:
-    """End or skip a step whose job is finished, stopping, or out of time."""
+def halt(ctx: Context, job: Job) -> str | None:
+    """End or skip a step whose job is finished, stopping, out of time or out of budget."""
     if job.status in TERMINAL:
         return job.status
     if reason := stop_reason(ctx, job.id):
@@ -41,6 +45,9 @@ def _halt(ctx: Context, job: Job) -> str | None:
     if remaining_seconds(job) <= 0:
         end_job(ctx, job.id, "timed_out", error=f"timed out after {job.options.get('timeout')}s")
         return "timed_out"
+    if reason := budget.exceeded(ctx, job):
+        end_job(ctx, job.id, "budget_exceeded", error=reason)
+        return "budget_exceeded"
     return None
 
 
@@ -50,7 +57,7 @@ def run_agent(ctx: Context, job_id: str, name: str, task_id: str) -> dict[str, A
     if job is None:  # a message for a job this database never had (another Godel on the broker)
         return {"agent": name, "skipped": "unknown job"}
     agent = next(a for a in job.agents if a.name == name)
-    if halted := _halt(ctx, job):
+    if halted := halt(ctx, job):
         return {"agent": name, "skipped": halted}
     if ctx.store.start_job(job_id):
         ctx.emit(Event(job_id=job_id, type=EventType.job_started, state="running"))
@@ -59,97 +66,206 @@ def run_agent(ctx: Context, job_id: str, name: str, task_id: str) -> dict[str, A
     ctx.store.upsert_task(task_id, job_id, state="STARTED", started_at=now, agent=name)
     ctx.emit(Event(job_id=job_id, type=EventType.agent_started, agent=name, role=agent.role, state="running"))
     try:
-        outcome = _agent_turn(ctx, job, agent, task_id)
+        outcome = Turn(ctx, job, agent, task_id).play()
     except GodelError as exc:
         outcome = {"agent": name, "ok": False, "summary": str(exc)}
     except Exception as exc:  # a bug must still end the job visibly
         outcome = {"agent": name, "ok": False, "summary": f"{type(exc).__name__}: {exc}"}
+    outcome["round"] = job.options.get("round", 0)
     _record_outcome(ctx, job, agent, task_id, outcome)
     return outcome
 
 
-def _agent_turn(ctx: Context, job: Job, agent: Agent, task_id: str) -> dict[str, Any]:
-    role = Role(agent.role)
-    worktrees = ctx.worktrees(job.repo_path)
-    path = worktrees.create(job.id, agent.name, _start_point(job, role))
-    ctx.store.update_agent(job.id, agent.name, worktree=str(path), branch=agent_branch(job.id, agent.name))
-    template = get_template(job.template, ctx.settings.templates_dir)
-    subtasks = (job.plan or {}).get("assignments", {}).get(agent.name, [])
-    options: dict[str, Any] = {**job.options, "intent_text": job.text, "plan": job.plan, "subtasks": subtasks}
-    prompt = render_prompt(
-        template,
-        role,
-        intent_text=job.text,
-        feature=job.intent.get("feature", ""),
-        requirements=", ".join(job.intent.get("requirements", [])) or "none",
-        subtask_title="; ".join(s["title"] for s in subtasks),
-        subtask_description="\n".join(f"- {s['title']}: {s['description']}" for s in subtasks),
-        job_id=job.id,
-    )
-    check_results: list[checks.CheckResult] = []
-    if role in REVIEWERS:
-        commands = template.checks or checks.detect(path)
-        ctx.emit(
+class Turn:
+    """The state of one agent's turn, so each phase is a small method."""
+
+    def __init__(self, ctx: Context, job: Job, agent: Agent, task_id: str) -> None:
+        self.ctx, self.job, self.agent, self.task_id = ctx, job, agent, task_id
+        self.role = Role(agent.role)
+        self.template = get_template(job.template, ctx.settings.templates_dir)
+        self.worktrees = ctx.worktrees(job.repo_path)
+
+    def play(self) -> dict[str, Any]:
+        path = self.worktrees.create(self.job.id, self.agent.name, self._start_point())
+        self.ctx.store.update_agent(
+            self.job.id, self.agent.name, worktree=str(path), branch=agent_branch(self.job.id, self.agent.name)
+        )
+        options = self._options()
+        prompt = self._prompt(options)
+        check_results: list[checks.CheckResult] = []
+        if self.role in REVIEWERS:
+            check_results = self._run_checks(path, options)
+            prompt += _review_context(check_results)
+        runtime_name = self._runtime_name()
+        result = self._run(runtime_name, prompt, path, options)
+        if self.role is Role.coordinator:
+            result = self._plan(runtime_name, prompt, path, options, result)
+        commit = self.worktrees.commit_all(
+            path, f"godel({self.agent.name}): {(result.summary or self.role.value)[:72]}"
+        )
+        outcome: dict[str, Any] = {
+            "agent": self.agent.name,
+            "ok": result.ok,
+            "summary": result.summary,
+            "commit": commit,
+            "stopped": result.data.get("stopped"),
+            "cost_usd": result.cost_usd,
+        }
+        if self.role in REVIEWERS:
+            outcome.update(_verdict(result, check_results))
+        return outcome
+
+    # inputs ---------------------------------------------------------------
+
+    def _start_point(self) -> str:
+        job, name = self.job, self.agent.name
+        if self.role in REVIEWERS:
+            return str((job.review or {}).get("candidate") or job.base_ref)
+        revise_from = job.options.get("revise_from", {}).get(name)
+        if revise_from:
+            return str(revise_from)
+        if (
+            self.role in MAKERS
+            and job.options.get("round")
+            and branch_exists(self.worktrees.repo, agent_branch(job.id, name))
+        ):
+            return agent_branch(job.id, name)  # a revision builds on the agent's own work
+        return str((job.plan or {}).get("commit") or job.base_ref)
+
+    def _runtime_name(self) -> str:
+        """``godel do --runtime`` wins; else the template's choice for the role; else the job's."""
+        if self.job.options.get("runtime_override"):
+            return self.job.runtime
+        role_settings = self.template.roles.get(self.role)
+        return (role_settings.runtime if role_settings else None) or self.job.runtime
+
+    def _options(self) -> dict[str, Any]:
+        job = self.job
+        role_settings = self.template.roles.get(self.role)
+        subtasks = (job.plan or {}).get("assignments", {}).get(self.agent.name, [])
+        return {
+            **job.options,
+            "model": job.options.get("model") or (role_settings.model if role_settings else None),
+            "intent_text": job.text,
+            "plan": job.plan,
+            "subtasks": subtasks,
+        }
+
+    def _prompt(self, options: dict[str, Any]) -> str:
+        subtasks = options["subtasks"]
+        prompt = render_prompt(
+            self.template,
+            self.role,
+            intent_text=self.job.text,
+            feature=self.job.intent.get("feature", ""),
+            requirements=", ".join(self.job.intent.get("requirements", [])) or "none",
+            subtask_title="; ".join(s["title"] for s in subtasks),
+            subtask_description="\n".join(f"- {s['title']}: {s['description']}" for s in subtasks),
+            job_id=self.job.id,
+        )
+        feedback = self.job.options.get("feedback", {}).get(self.agent.name)
+        if feedback and self.role in MAKERS:
+            prompt += f"\n\nRevision requested. Address this feedback:\n{feedback}"
+        if self.role in MAKERS and self.job.options.get("strategy") == "careful":
+            prompt += "\n\nWork in small, reviewable steps and add tests for every change."
+        return prompt
+
+    def _run_checks(self, path: Any, options: dict[str, Any]) -> list[checks.CheckResult]:
+        commands = list(self.template.checks) or checks.detect(path)
+        if self.role is Role.security_reviewer:
+            commands += checks.security_tools(path)
+        coverage = self.job.options.get("coverage")
+        self._progress(f"running {len(commands)} check(s)")
+        results = checks.run(commands, path, timeout=max(1.0, remaining_seconds(self.job)))
+        if coverage is not None and self.role is Role.reviewer:
+            results.append(checks.coverage(path, float(coverage), timeout=max(1.0, remaining_seconds(self.job))))
+        options["checks"] = [c.model_dump() for c in results]
+        return results
+
+    # running --------------------------------------------------------------
+
+    def _progress(self, message: str) -> None:
+        self.ctx.emit(
             Event(
-                job_id=job.id,
+                job_id=self.job.id,
                 type=EventType.agent_progress,
-                agent=agent.name,
-                role=agent.role,
-                message=f"running {len(commands)} check(s)",
+                agent=self.agent.name,
+                role=self.agent.role,
+                message=message,
             )
         )
-        check_results = checks.run(commands, path, timeout=max(1.0, remaining_seconds(job)))
-        options["checks"] = [c.model_dump() for c in check_results]
-        prompt += _review_context(check_results)
 
-    def progress(message: str) -> None:
-        ctx.emit(
-            Event(job_id=job.id, type=EventType.agent_progress, agent=agent.name, role=agent.role, message=message)
+    def _run(self, runtime_name: str, prompt: str, path: Any, options: dict[str, Any]) -> AgentResult:
+        request = AgentRequest(
+            job_id=self.job.id,
+            task_id=self.task_id,
+            agent=self.agent.name,
+            role=self.role.value,
+            prompt=prompt,
+            worktree=path,
+            timeout=max(1.0, remaining_seconds(self.job)),
+            options=options,
+            should_stop=lambda: stop_reason(self.ctx, self.job.id),
+            progress=self._progress,
+        )
+        result = get_runtime(runtime_name, options).run(request)
+        _record_usage(self.ctx, self.job, self.agent, runtime_name, prompt, result)
+        return result
+
+    def _plan(
+        self, runtime_name: str, prompt: str, path: Any, options: dict[str, Any], result: AgentResult
+    ) -> AgentResult:
+        """Validate the Coordinator's plan, asking once more when it is invalid."""
+        for attempt in range(PLAN_RETRIES + 1):
+            if not result.ok:
+                return result
+            try:
+                plan = read_plan(result)
+                if plan is None and runtime_name not in PLAN_OPTIONAL_RUNTIMES:
+                    raise PlanError("the reply holds no JSON plan")
+            except PlanError as exc:
+                if attempt == PLAN_RETRIES:
+                    return result.model_copy(update={"ok": False, "summary": f"invalid plan: {exc}"})
+                self._progress(f"invalid plan ({exc}); asking again")
+                retry = f"{prompt}\n\nYour previous plan was invalid: {exc}\nReply with only the JSON plan."
+                result = self._run(runtime_name, retry, path, options)
+                continue
+            if plan is not None:
+                self._store_plan([s.model_dump() for s in plan.subtasks], source=runtime_name)
+            return result
+        return result
+
+    def _store_plan(self, subtasks: list[dict[str, Any]], *, source: str) -> None:
+        makers = [a.name for a in self.job.agents if Role(a.role) in MAKERS]
+        plan = {
+            **(self.job.plan or {}),
+            "source": source,
+            "subtasks": subtasks,
+            "assignments": assign(subtasks, makers),
+        }
+        self.ctx.store.update_job(self.job.id, plan=plan)
+        self.job.plan = plan
+        self.ctx.emit(
+            Event(
+                job_id=self.job.id,
+                type=EventType.plan_ready,
+                agent=self.agent.name,
+                message=f"{len(subtasks)} subtasks",
+                data={"source": source, "subtasks": len(subtasks)},
+            )
         )
 
-    request = AgentRequest(
-        job_id=job.id,
-        task_id=task_id,
-        agent=agent.name,
-        role=role.value,
-        prompt=prompt,
-        worktree=path,
-        timeout=max(1.0, remaining_seconds(job)),
-        options=options,
-        should_stop=lambda: stop_reason(ctx, job.id),
-        progress=progress,
-    )
-    result = get_runtime(job.runtime, options).run(request)
-    _record_usage(ctx, job, agent, prompt, result)
-    commit = worktrees.commit_all(path, f"godel({agent.name}): {(result.summary or role.value)[:72]}")
-    if role is Role.coordinator and commit:
-        ctx.store.update_job(job.id, plan={**(job.plan or {}), "commit": commit})
-    outcome: dict[str, Any] = {
-        "agent": agent.name,
-        "ok": result.ok,
-        "summary": result.summary,
-        "commit": commit,
-        "stopped": result.data.get("stopped"),
-        "cost_usd": result.cost_usd,
+
+def _verdict(result: AgentResult, check_results: list[checks.CheckResult]) -> dict[str, Any]:
+    approved = result.ok and result.data.get("approved") is not False and all(c.passed for c in check_results)
+    return {
+        "checks": [c.model_dump() for c in check_results],
+        "approved": approved,
+        "notes": result.data.get("notes") or result.summary,
+        "workers": result.data.get("workers"),  # the agents a rejection names, if the reviewer said
+        # A rejection is a verdict, not a failure; only a stopped reviewer fails.
+        "ok": not (not result.ok and result.data.get("stopped")),
     }
-    if role in REVIEWERS:
-        outcome["checks"] = [c.model_dump() for c in check_results]
-        outcome["approved"] = (
-            result.ok and result.data.get("approved") is not False and all(c.passed for c in check_results)
-        )
-        outcome["notes"] = result.data.get("notes") or result.summary
-        outcome["ok"] = True  # a rejection is a verdict, not a failure
-        if not result.ok and result.data.get("stopped"):
-            outcome["ok"] = False
-    return outcome
-
-
-def _start_point(job: Job, role: Role) -> str:
-    if role in REVIEWERS:
-        return str((job.review or {}).get("candidate") or job.base_ref)
-    if role in MAKERS:
-        return str((job.plan or {}).get("commit") or job.base_ref)
-    return job.base_ref
 
 
 def _review_context(results: list[checks.CheckResult]) -> str:
@@ -160,10 +276,8 @@ def _review_context(results: list[checks.CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def _record_usage(ctx: Context, job: Job, agent: Agent, prompt: str, result: AgentResult) -> None:
-    session = Session(
-        id=uuid.uuid4().hex[:16], job_id=job.id, agent=agent.name, runtime=job.runtime, model=result.model
-    )
+def _record_usage(ctx: Context, job: Job, agent: Agent, runtime: str, prompt: str, result: AgentResult) -> None:
+    session = Session(id=uuid.uuid4().hex[:16], job_id=job.id, agent=agent.name, runtime=runtime, model=result.model)
     ctx.store.add_session(
         session,
         [
@@ -173,35 +287,39 @@ def _record_usage(ctx: Context, job: Job, agent: Agent, prompt: str, result: Age
                 content=result.output or result.summary,
                 input_tokens=result.usage.input_tokens,
                 output_tokens=result.usage.output_tokens,
+                tool_calls=result.data.get("tool_calls"),
             ),
         ],
     )
-    if result.cost_usd or result.usage.input_tokens or result.usage.output_tokens:
-        total = ctx.store.add_cost(
-            Cost(
-                job_id=job.id,
-                agent=agent.name,
-                role=agent.role,
-                provider=result.provider,
-                model=result.model,
-                input_tokens=result.usage.input_tokens,
-                output_tokens=result.usage.output_tokens,
-                cost_usd=result.cost_usd,
-            )
+    if not (result.cost_usd or result.usage.input_tokens or result.usage.output_tokens):
+        return
+    total = ctx.store.add_cost(
+        Cost(
+            job_id=job.id,
+            agent=agent.name,
+            role=agent.role,
+            provider=result.provider,
+            model=result.model,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            cost_usd=result.cost_usd,
         )
-        ctx.emit(
-            Event(
-                job_id=job.id,
-                type=EventType.cost_recorded,
-                agent=agent.name,
-                role=agent.role,
-                data={
-                    "cost_usd": result.cost_usd,
-                    "job_cost_usd": total,
-                    **result.usage.model_dump(),
-                },
-            )
+    )
+    ctx.emit(
+        Event(
+            job_id=job.id,
+            type=EventType.cost_recorded,
+            agent=agent.name,
+            role=agent.role,
+            data={
+                "cost_usd": result.cost_usd,
+                "job_cost_usd": total,
+                **result.usage.model_dump(),
+            },
         )
+    )
+    if reason := budget.after_spend(ctx, job, total - result.cost_usd, total):
+        end_job(ctx, job.id, "budget_exceeded", error=reason)
 
 
 def _record_outcome(ctx: Context, job: Job, agent: Agent, task_id: str, outcome: dict[str, Any]) -> None:
@@ -236,70 +354,6 @@ def _record_outcome(ctx: Context, job: Job, agent: Agent, task_id: str, outcome:
         end_job(ctx, job.id, "failed", error=f"{agent.name} failed: {outcome.get('summary')}")
 
 
-def integrate(ctx: Context, job_id: str) -> dict[str, Any]:
-    """Merge the makers' branches into a review candidate (detached, nothing published)."""
-    job = ctx.store.job(job_id)
-    if halted := _halt(ctx, job):
-        return {"skipped": halted}
-    makers = [a for a in job.agents if Role(a.role) is Role.coordinator or Role(a.role) in MAKERS]
-    unfinished = [a.name for a in makers if a.state != "succeeded"]
-    if unfinished:
-        end_job(ctx, job_id, "failed", error=f"agents did not finish: {', '.join(unfinished)}")
-        return {"skipped": "failed"}
-    merged = ctx.worktrees(job.repo_path).merge(job_id, job.base_ref, [a.name for a in makers])
-    review = {"candidate": merged.sha, "merged": merged.merged, "conflicts": merged.conflicts}
-    ctx.store.update_job(job_id, review=review)
-    ctx.emit(Event(job_id=job_id, type=EventType.job_integrated, data=review))
-    if merged.conflicts:
-        files = "; ".join(f"{b}: {', '.join(f)}" for b, f in merged.conflicts.items())
-        end_job(ctx, job_id, "failed", error=f"merge conflicts: {files}")
-    return review
-
-
-def finalize(ctx: Context, job_id: str) -> dict[str, Any]:
-    """Publish ``godel/<job>`` when every reviewer approved, else end ``changes_requested``."""
-    job = ctx.store.job(job_id)
-    if halted := _halt(ctx, job):
-        return {"skipped": halted}
-    review = dict(job.review or {})
-    reviewers = {a.name for a in job.agents if Role(a.role) in REVIEWERS}
-    verdicts = {t.agent: t.result or {} for t in ctx.store.tasks(job_id) if t.agent in reviewers and t.result}
-    review["verdicts"] = {
-        name: {"approved": v.get("approved"), "notes": v.get("notes"), "checks": v.get("checks", [])}
-        for name, v in verdicts.items()
-    }
-    rejected = [name for name in reviewers if not verdicts.get(name, {}).get("approved")]
-    ctx.emit(
-        Event(
-            job_id=job_id,
-            type=EventType.review_done,
-            state="rejected" if rejected else "approved",
-            data={"rejected_by": rejected},
-        )
-    )
-    if rejected:
-        end_job(
-            ctx,
-            job_id,
-            "changes_requested",
-            review=review,
-            summary=f"changes requested by {', '.join(sorted(rejected))}",
-        )
-        return review
-    worktrees = ctx.worktrees(job.repo_path)
-    candidate = str(review.get("candidate") or job.base_ref)
-    final = worktrees.merge(job_id, candidate, sorted(reviewers)) if reviewers else None
-    sha = final.sha if final and not final.conflicts else candidate
-    changed = [f for f in git(job.repo_path, "diff", "--name-only", job.base_ref, sha).splitlines() if f]
-    branch = worktrees.publish(job_id, sha)
-    review["commit"] = sha
-    ctx.emit(Event(job_id=job_id, type=EventType.merge_done, data={"branch": branch, "commit": sha}))
-    review["changed_files"] = changed
-    summary = f"{len(review.get('merged', []))} branch(es), {len(changed)} file(s) changed, merged into {branch}"
-    end_job(ctx, job_id, "succeeded", review=review, summary=summary)
-    return {"branch": branch, "commit": sha, "changed": changed}
-
-
 def tracked(ctx: Context, job_id: str, task_id: str, step: Callable[[Context, str], dict[str, Any]]) -> dict[str, Any]:
     """Run a bookkeeping step with its task row kept current; a crash fails the job."""
     if ctx.store.find_job(job_id) is None:
@@ -313,3 +367,7 @@ def tracked(ctx: Context, job_id: str, task_id: str, step: Callable[[Context, st
         raise
     ctx.store.upsert_task(task_id, job_id, state="SUCCESS", finished_at=utcnow(), result=result)
     return result
+
+
+def changed_files(job: Job, sha: str) -> list[str]:
+    return [f for f in git(job.repo_path, "diff", "--name-only", job.base_ref, sha).splitlines() if f]

@@ -8,7 +8,6 @@ databases created on ``GODEL_TEST_POSTGRES_URL`` and dropped afterwards.
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
@@ -29,7 +28,6 @@ from godel.storage.db import upgrade
 REDIS_BASE = os.environ.get("GODEL_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 POSTGRES_URL = os.environ.get("GODEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FIXTURES = Path(__file__).parent / "fixtures"
-_redis_dbs = itertools.count()
 
 
 def _answers(url: str) -> bool:
@@ -58,15 +56,29 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait()
 
 
+def _claim_db(base: str) -> int:
+    """Claim a Redis db (1-15) no other test process holds; claims live in db 0 and expire."""
+    registry = redis.Redis.from_url(base + "/0")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        for number in range(1, 16):
+            if registry.set(f"godel-test:db:{number}", os.getpid(), nx=True, ex=1800):
+                return number
+        time.sleep(0.5)
+    raise RuntimeError("no free Redis db for tests: all 15 are claimed (see godel-test:db:* keys in db 0)")
+
+
 @pytest.fixture(scope="module")
 def redis_url(redis_server: str) -> Iterator[str]:
     """A Redis db of this test file's own, empty at start and flushed at the end."""
-    url = f"{redis_server}/{next(_redis_dbs) % 15 + 1}"
+    number = _claim_db(redis_server)
+    url = f"{redis_server}/{number}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url
     client.flushdb()
     client.close()
+    redis.Redis.from_url(redis_server + "/0").delete(f"godel-test:db:{number}")
 
 
 def _postgres_database(name: str) -> tuple[str, str]:

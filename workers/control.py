@@ -1,4 +1,4 @@
-"""Bookkeeping tasks between the agents: integrate, finalize, expire."""
+"""Bookkeeping tasks between the agents: integrate, finalize, gate, publish, expire."""
 
 from __future__ import annotations
 
@@ -6,21 +6,31 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from godel import jobs, steps
-from godel.broker import EXPIRE, FINALIZE, INTEGRATE
+from godel import lifecycle, review, steps
+from godel.broker import EXPIRE, FINALIZE, GATE, INTEGRATE, PUBLISH
 from godel.context import get_context
 
 
 @shared_task(name=INTEGRATE, bind=True, acks_late=True, reject_on_worker_lost=True)
 def integrate(self: Task, job_id: str) -> dict[str, Any]:
-    return steps.tracked(get_context(), job_id, self.request.id, steps.integrate)
+    return steps.tracked(get_context(), job_id, self.request.id, review.integrate)
 
 
 @shared_task(name=FINALIZE, bind=True, acks_late=True, reject_on_worker_lost=True)
 def finalize(self: Task, job_id: str) -> dict[str, Any]:
-    return steps.tracked(get_context(), job_id, self.request.id, steps.finalize)
+    return steps.tracked(get_context(), job_id, self.request.id, review.finalize)
+
+
+@shared_task(name=GATE, bind=True, acks_late=True, reject_on_worker_lost=True)
+def gate(self: Task, job_id: str) -> dict[str, Any]:
+    return steps.tracked(get_context(), job_id, self.request.id, review.gate)
+
+
+@shared_task(name=PUBLISH, bind=True, acks_late=True, reject_on_worker_lost=True)
+def publish(self: Task, job_id: str) -> dict[str, Any]:
+    return steps.tracked(get_context(), job_id, self.request.id, review.publish)
 
 
 @shared_task(name=EXPIRE, acks_late=True)
 def expire(job_id: str) -> bool:
-    return jobs.expire(get_context(), job_id)
+    return lifecycle.expire(get_context(), job_id)

@@ -25,6 +25,10 @@ class EventType(str, Enum):
     review_done = "review.done"
     merge_done = "merge.done"
     cost_recorded = "cost.recorded"
+    budget_warning = "budget.warning"
+    revision_started = "revision.started"
+    approval_requested = "approval.requested"
+    approval_given = "approval.given"
 
 
 class Event(BaseModel):
