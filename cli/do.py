@@ -79,7 +79,18 @@ def _dry_run(prepared: jobs.Prepared, as_json: bool) -> None:
 @click.option("--timeout", help="Bound on the whole job: 90s, 45m, 2h (default 60m).")
 @click.option("--workers", type=int, help="Override the number of Workers.")
 @click.option("--template", help="Use this intent template instead of the parsed one.")
-@click.option("--require-approval", is_flag=True, help="Ask before running.")
+@click.option("--model", help="Model for runtimes that take one (overrides the template's).")
+@click.option("--budget", type=float, help="USD the job may spend; it ends budget_exceeded when spent.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["careful", "fast"]),
+    help="careful: more review, smaller subtasks, approval before merge; fast: no coordinator, one reviewer.",
+)
+@click.option("--coverage", type=float, help="For testing intents: the Reviewer requires this test coverage %.")
+@click.option("--merge-into", help="After approval also merge godel/<job> into this branch (rollback undoes it).")
+@click.option(
+    "--require-approval", is_flag=True, help="Pause before merging (before a deploy's workers) for `godel approve`."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Print intent, team and canvas; enqueue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine output: one JSON object.")
@@ -92,6 +103,11 @@ def do(
     timeout: str | None,
     workers: int | None,
     template: str | None,
+    model: str | None,
+    budget: float | None,
+    strategy: str | None,
+    coverage: float | None,
+    merge_into: str | None,
     require_approval: bool,
     yes: bool,
     dry_run: bool,
@@ -110,6 +126,11 @@ def do(
             "workers": workers,
             "template": template,
             "require_approval": require_approval,
+            "model": model,
+            "budget": budget,
+            "strategy": strategy,
+            "coverage": coverage,
+            "merge_into": merge_into,
             "timeout": parse_duration(timeout, field="timeout") if timeout else None,
         },
     )

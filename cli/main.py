@@ -10,6 +10,7 @@ import click
 from godel import __version__
 from godel.errors import GodelError
 
+from .costs import costs
 from .db import db
 from .do import do
 from .jobs import approve, cancel, jobs, reject, rollback, show
@@ -36,23 +37,8 @@ def cli() -> None:
     """Run teams of AI coding agents as a Celery task queue."""
 
 
-for command in (
-    do,
-    parse,
-    templates,
-    up,
-    down,
-    status,
-    worker,
-    jobs,
-    show,
-    cancel,
-    approve,
-    reject,
-    rollback,
-    db,
-    runtimes,
-):
+COMMANDS = (do, parse, templates, runtimes, up, down, status, worker, jobs, show, cancel, approve, reject, rollback)
+for command in (*COMMANDS, costs, db):
     cli.add_command(command)
 
 

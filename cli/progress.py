@@ -35,14 +35,22 @@ class Board:
         row = self.rows.get(event.agent or "")
         if event.type is EventType.job_finished:
             self.status = event.state or self.status
-        elif event.type is EventType.job_started:
+        elif event.type in (EventType.job_started, EventType.approval_given):
             self.status = "running"
+        elif event.type is EventType.approval_requested:
+            self.status = (
+                f"awaiting approval ({event.message}): godel approve {self.job.id} | godel reject {self.job.id}"
+            )
+        elif event.type is EventType.revision_started:
+            self.status = f"revision {event.state}: {event.message}"
         if row is None:
             return
         if event.type is EventType.agent_started:
             row.update(state="running", started=event.ts, finished=None)
         elif event.type is EventType.agent_finished:
             row.update(state=event.state, finished=event.ts)
+        if event.type is EventType.agent_queued or (event.type is EventType.revision_started and event.agent is None):
+            return
         if event.message:
             row["note"] = event.message[:70]
 

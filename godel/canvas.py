@@ -37,16 +37,19 @@ class Canvas:
 
 
 class _Builder:
-    def __init__(self, app: Celery, job_id: str) -> None:
+    def __init__(self, app: Celery, job_id: str, round_: int) -> None:
         self.app = app
         self.job_id = job_id
+        self.round = round_
         self.tasks: list[dict[str, Any]] = []
 
     def sig(self, name: str, queue: str = CONTROL_QUEUE, agent: str | None = None) -> Signature:
         task_id = str(uuid.uuid4())
         self.tasks.append({"id": task_id, "name": name, "queue": queue, "agent": agent})
         args = (self.job_id, agent) if agent else (self.job_id,)
-        return self.app.signature(name, args=args, immutable=True, task_id=task_id, queue=queue)
+        # The round lets a task left over from a superseded round see that it is, and do nothing.
+        kwargs = {"round": self.round}
+        return self.app.signature(name, args=args, kwargs=kwargs, immutable=True, task_id=task_id, queue=queue)
 
     def agent(self, name: str, role: Role) -> Signature:
         return self.sig(TASK_NAMES[role], ROLE_QUEUES[role], name)
@@ -60,6 +63,7 @@ def build(
     plan: bool = True,
     gate: bool = False,
     makers: Sequence[str] | None = None,
+    round_: int = 0,
 ) -> Canvas:
     """``agents`` is the team as (name, role) pairs, coordinator first.
 
@@ -67,7 +71,7 @@ def build(
     ``gate=True`` stops after planning at an approval gate; ``makers`` limits
     which makers run (a revision round re-runs only the named ones).
     """
-    b = _Builder(app, job_id)
+    b = _Builder(app, job_id, round_)
     steps: list[Signature] = [b.agent(n, r) for n, r in agents if r is Role.coordinator] if plan else []
     if gate:
         steps.append(b.sig(GATE))
@@ -80,7 +84,7 @@ def build(
     return Canvas(root=chain(*steps), tasks=b.tasks)
 
 
-def publish(app: Celery, job_id: str) -> Canvas:
+def publish(app: Celery, job_id: str, round_: int = 0) -> Canvas:
     """The merge step alone, enqueued when a user approves a job paused before merge."""
-    b = _Builder(app, job_id)
+    b = _Builder(app, job_id, round_)
     return Canvas(root=b.sig(PUBLISH), tasks=b.tasks)

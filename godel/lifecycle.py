@@ -140,10 +140,11 @@ def approve(ctx: Context, job_id: str) -> Job:
     from godel.jobs import enqueue
 
     team = [(a.name, Role(a.role)) for a in job.agents]
+    round_ = job.options.get("round", 0)
     if point == "before_workers":
-        enqueue(ctx, job, lambda app: canvas.build(app, job.id, team, plan=False))
+        enqueue(ctx, job, lambda app: canvas.build(app, job.id, team, plan=False, round_=round_))
     else:
-        enqueue(ctx, job, lambda app: canvas.publish(app, job.id))
+        enqueue(ctx, job, lambda app: canvas.publish(app, job.id, round_))
     return ctx.store.job(job.id)
 
 

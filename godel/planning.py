@@ -70,7 +70,7 @@ def read_plan(result: AgentResult) -> Plan | None:
         return None
     errors = []
     for value in candidates:
-        data = {"subtasks": value} if isinstance(value, list) else value
+        data = value if isinstance(value, dict) else {"subtasks": value}
         if isinstance(data, dict) and "plan" in data and "subtasks" not in data:
             data = {"subtasks": data["plan"]}
         try:

@@ -134,7 +134,7 @@ def revise(
         )
     )
     team = [(a.name, Role(a.role)) for a in job.agents]
-    jobs.enqueue(ctx, job, lambda app: canvas.build(app, job.id, team, plan=False, makers=names))
+    jobs.enqueue(ctx, job, lambda app: canvas.build(app, job.id, team, plan=False, makers=names, round_=round_))
 
 
 def publish(ctx: Context, job_id: str) -> dict[str, Any]:

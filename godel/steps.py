@@ -51,11 +51,19 @@ def halt(ctx: Context, job: Job) -> str | None:
     return None
 
 
-def run_agent(ctx: Context, job_id: str, name: str, task_id: str) -> dict[str, Any]:
+def superseded(job: Job, round_: int) -> bool:
+    """A task of an earlier round, left in a canvas that a revision round replaced."""
+    return round_ != int(job.options.get("round", 0))
+
+
+def run_agent(ctx: Context, job_id: str, name: str, task_id: str, round_: int = 0) -> dict[str, Any]:
     """One agent's whole turn: worktree, prompt, runtime, commit, records, events."""
     job = ctx.store.find_job(job_id)
     if job is None:  # a message for a job this database never had (another Godel on the broker)
         return {"agent": name, "skipped": "unknown job"}
+    if superseded(job, round_):
+        ctx.store.upsert_task(task_id, job_id, state="SUCCESS", result={"skipped": "superseded"})
+        return {"agent": name, "skipped": "superseded"}
     agent = next(a for a in job.agents if a.name == name)
     if halted := halt(ctx, job):
         return {"agent": name, "skipped": halted}
@@ -354,10 +362,16 @@ def _record_outcome(ctx: Context, job: Job, agent: Agent, task_id: str, outcome:
         end_job(ctx, job.id, "failed", error=f"{agent.name} failed: {outcome.get('summary')}")
 
 
-def tracked(ctx: Context, job_id: str, task_id: str, step: Callable[[Context, str], dict[str, Any]]) -> dict[str, Any]:
+def tracked(
+    ctx: Context, job_id: str, task_id: str, step: Callable[[Context, str], dict[str, Any]], round_: int = 0
+) -> dict[str, Any]:
     """Run a bookkeeping step with its task row kept current; a crash fails the job."""
-    if ctx.store.find_job(job_id) is None:
+    job = ctx.store.find_job(job_id)
+    if job is None:
         return {"skipped": "unknown job"}
+    if superseded(job, round_):
+        ctx.store.upsert_task(task_id, job_id, state="SUCCESS", result={"skipped": "superseded"})
+        return {"skipped": "superseded"}
     ctx.store.upsert_task(task_id, job_id, state="STARTED", started_at=utcnow())
     try:
         result = step(ctx, job_id)

@@ -16,7 +16,7 @@ def agent_task(role: Role) -> Any:
     """Register the Celery task that plays ``role``."""
 
     @shared_task(name=TASK_NAMES[role], bind=True, acks_late=True, reject_on_worker_lost=True)
-    def play(self: Task, job_id: str, agent: str) -> dict[str, Any]:
-        return run_agent(get_context(), job_id, agent, self.request.id)
+    def play(self: Task, job_id: str, agent: str, round: int = 0) -> dict[str, Any]:
+        return run_agent(get_context(), job_id, agent, self.request.id, round)
 
     return play

@@ -12,23 +12,23 @@ from godel.context import get_context
 
 
 @shared_task(name=INTEGRATE, bind=True, acks_late=True, reject_on_worker_lost=True)
-def integrate(self: Task, job_id: str) -> dict[str, Any]:
-    return steps.tracked(get_context(), job_id, self.request.id, review.integrate)
+def integrate(self: Task, job_id: str, round: int = 0) -> dict[str, Any]:
+    return steps.tracked(get_context(), job_id, self.request.id, review.integrate, round)
 
 
 @shared_task(name=FINALIZE, bind=True, acks_late=True, reject_on_worker_lost=True)
-def finalize(self: Task, job_id: str) -> dict[str, Any]:
-    return steps.tracked(get_context(), job_id, self.request.id, review.finalize)
+def finalize(self: Task, job_id: str, round: int = 0) -> dict[str, Any]:
+    return steps.tracked(get_context(), job_id, self.request.id, review.finalize, round)
 
 
 @shared_task(name=GATE, bind=True, acks_late=True, reject_on_worker_lost=True)
-def gate(self: Task, job_id: str) -> dict[str, Any]:
-    return steps.tracked(get_context(), job_id, self.request.id, review.gate)
+def gate(self: Task, job_id: str, round: int = 0) -> dict[str, Any]:
+    return steps.tracked(get_context(), job_id, self.request.id, review.gate, round)
 
 
 @shared_task(name=PUBLISH, bind=True, acks_late=True, reject_on_worker_lost=True)
-def publish(self: Task, job_id: str) -> dict[str, Any]:
-    return steps.tracked(get_context(), job_id, self.request.id, review.publish)
+def publish(self: Task, job_id: str, round: int = 0) -> dict[str, Any]:
+    return steps.tracked(get_context(), job_id, self.request.id, review.publish, round)
 
 
 @shared_task(name=EXPIRE, acks_late=True)
