@@ -18,6 +18,7 @@ from .parse import parse
 from .runtimes import runtimes
 from .stack import down, status, up, worker
 from .templates import templates
+from .worktrees import worktrees
 
 
 class GodelGroup(click.Group):
@@ -38,7 +39,7 @@ def cli() -> None:
 
 
 COMMANDS = (do, parse, templates, runtimes, up, down, status, worker, jobs, show, cancel, approve, reject, rollback)
-for command in (*COMMANDS, costs, db):
+for command in (*COMMANDS, costs, worktrees, db):
     cli.add_command(command)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,13 @@ class CheckResult(BaseModel):
     output: str = ""
 
 
-def detect(repo: Path) -> list[str]:
+def _python(env: dict[str, str] | None) -> str:
+    """The job's venv Python when it has one (its dependencies are there), else Godel's."""
+    venv = (env or {}).get("VIRTUAL_ENV")
+    return f"{venv}/bin/python" if venv and Path(venv, "bin", "python").exists() else sys.executable
+
+
+def detect(repo: Path, env: dict[str, str] | None = None) -> list[str]:
     """Commands that run this repository's tests, by the files it has."""
     found: list[str] = []
     makefile = repo / "Makefile"
@@ -42,9 +49,8 @@ def detect(repo: Path) -> list[str]:
     if (repo / "Cargo.toml").is_file() and shutil.which("cargo"):
         found.append("cargo test")
     if _has_python_tests(repo):
-        found.append(
-            f"{sys.executable} -m pytest -q -x" if _has_pytest() else f"{sys.executable} -m unittest discover -q"
-        )
+        python = _python(env)
+        found.append(f"{python} -m pytest -q -x" if _has_pytest(python) else f"{python} -m unittest discover -q")
     return found
 
 
@@ -52,8 +58,8 @@ def _has_python_tests(repo: Path) -> bool:
     return any(repo.glob("test_*.py")) or any(repo.glob("tests/**/test_*.py")) or any(repo.glob("*/tests/test_*.py"))
 
 
-def _has_pytest() -> bool:
-    return subprocess.run([sys.executable, "-c", "import pytest"], capture_output=True).returncode == 0
+def _has_pytest(python: str) -> bool:
+    return subprocess.run([python, "-c", "import pytest"], capture_output=True).returncode == 0
 
 
 def security_tools(repo: Path) -> list[str]:
@@ -71,11 +77,14 @@ def security_tools(repo: Path) -> list[str]:
     return found
 
 
-def coverage(repo: Path, minimum: float, timeout: float = CHECK_TIMEOUT) -> CheckResult:
+def coverage(
+    repo: Path, minimum: float, timeout: float = CHECK_TIMEOUT, env: dict[str, str] | None = None
+) -> CheckResult:
     """Run the Python tests under coverage and compare the total with ``minimum`` percent."""
     label = f"coverage >= {minimum:g}%"
     data = repo / ".godel-coverage"
-    env_cmd = [sys.executable, "-m", "coverage"]
+    env_cmd = [_python(env), "-m", "coverage"]
+    full_env = {**os.environ, **(env or {})}
     try:
         subprocess.run(
             [*env_cmd, "run", f"--data-file={data}", "-m", "pytest", "-q"],
@@ -83,6 +92,7 @@ def coverage(repo: Path, minimum: float, timeout: float = CHECK_TIMEOUT) -> Chec
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=full_env,
         )
         report = subprocess.run(
             [*env_cmd, "report", f"--data-file={data}", "--format=total"],
@@ -90,6 +100,7 @@ def coverage(repo: Path, minimum: float, timeout: float = CHECK_TIMEOUT) -> Chec
             capture_output=True,
             text=True,
             timeout=60,
+            env=full_env,
         )
     except subprocess.TimeoutExpired:
         return CheckResult(command=label, passed=False, exit_code=None, output=f"timed out after {timeout}s")
@@ -107,11 +118,21 @@ def coverage(repo: Path, minimum: float, timeout: float = CHECK_TIMEOUT) -> Chec
     return CheckResult(command=label, passed=total >= minimum, exit_code=0, output=f"total coverage {total:g}%")
 
 
-def run(commands: list[str], cwd: Path, timeout: float = CHECK_TIMEOUT) -> list[CheckResult]:
+def run(
+    commands: list[str], cwd: Path, timeout: float = CHECK_TIMEOUT, env: dict[str, str] | None = None
+) -> list[CheckResult]:
     results = []
     for command in commands:
         try:
-            proc = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(
+                command,
+                shell=True,
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env={**os.environ, **(env or {})},
+            )
             output = (proc.stdout + proc.stderr)[-OUTPUT_TAIL:]
             results.append(
                 CheckResult(command=command, passed=proc.returncode == 0, exit_code=proc.returncode, output=output)

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
         "prefork", description="Celery pool of `godel up` workers (prefork redelivers a killed task at once)."
     )
     daily_budget: float | None = Field(None, gt=0, description="USD all jobs together may spend per UTC day.")
+    dependency_cache: bool = Field(True, description="Seed one venv / node_modules per job and share it.")
     templates_dir: Path | None = Field(None, description="Extra intent templates; same names override.")
     api_host: str = Field("127.0.0.1", description="Address `godel serve` binds.")
     api_port: int = Field(DEFAULT_API_PORT, ge=1, le=65535, description="Port `godel serve` binds.")

@@ -34,7 +34,7 @@ class Context:
         return self.bus.publish(event)
 
     def worktrees(self, repo: str | Path) -> Worktrees:
-        return Worktrees(Path(repo), self.settings.worktrees_dir, self.settings.home / "locks")
+        return Worktrees.for_settings(repo, self.settings, dependency_cache=self.settings.dependency_cache)
 
 
 def build_context(settings: Settings | None = None, *, migrate: bool = True) -> Context:

@@ -14,6 +14,7 @@ from typing import Any
 from godel import budget, checks
 from godel.canvas import MAKERS, REVIEWERS
 from godel.context import Context
+from godel.dependencies import prepare_checks
 from godel.errors import GodelError
 from godel.events import Event, EventType
 from godel.git import branch_exists, git
@@ -98,11 +99,12 @@ class Turn:
         self.ctx.store.update_agent(
             self.job.id, self.agent.name, worktree=str(path), branch=agent_branch(self.job.id, self.agent.name)
         )
+        self.env = self.worktrees.agent_env(self.job.id, path)
         options = self._options()
         prompt = self._prompt(options)
         check_results: list[checks.CheckResult] = []
         if self.role in REVIEWERS:
-            check_results = self._run_checks(path, options)
+            check_results = self._prepare(path, options) + self._run_checks(path, options)
             prompt += _review_context(check_results)
         runtime_name = self._runtime_name()
         result = self._run(runtime_name, prompt, path, options)
@@ -178,15 +180,35 @@ class Turn:
             prompt += "\n\nWork in small, reviewable steps and add tests for every change."
         return prompt
 
+    def _prepare(self, path: Any, options: dict[str, Any]) -> list[checks.CheckResult]:
+        """Install what changed manifests need and apply new migrations before the checks."""
+        seeded = self.worktrees.dependencies(self.job.id).status()
+        steps = prepare_checks(
+            path,
+            seeded.commit if seeded else self.job.base_ref,
+            self.env,
+            timeout=max(1.0, remaining_seconds(self.job)),
+        )
+        options["dependency_steps"] = [s.model_dump() for s in steps]
+        if steps:
+            self._progress(f"prepared: {', '.join(s.command for s in steps)}")
+        # A failed install means the lock file is out of step with the manifest: that is a finding.
+        return [
+            checks.CheckResult(command=s.command, passed=s.ok, exit_code=s.exit_code, output=s.output)
+            for s in steps
+            if not s.skipped
+        ]
+
     def _run_checks(self, path: Any, options: dict[str, Any]) -> list[checks.CheckResult]:
-        commands = list(self.template.checks) or checks.detect(path)
+        commands = list(self.template.checks) or checks.detect(path, self.env)
         if self.role is Role.security_reviewer:
             commands += checks.security_tools(path)
         coverage = self.job.options.get("coverage")
         self._progress(f"running {len(commands)} check(s)")
-        results = checks.run(commands, path, timeout=max(1.0, remaining_seconds(self.job)))
+        timeout = max(1.0, remaining_seconds(self.job))
+        results = checks.run(commands, path, timeout=timeout, env=self.env)
         if coverage is not None and self.role is Role.reviewer:
-            results.append(checks.coverage(path, float(coverage), timeout=max(1.0, remaining_seconds(self.job))))
+            results.append(checks.coverage(path, float(coverage), timeout=timeout, env=self.env))
         options["checks"] = [c.model_dump() for c in results]
         return results
 

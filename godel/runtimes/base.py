@@ -25,9 +25,12 @@ class AgentRequest:
     should_stop: Callable[[], str | None] = lambda: None
     """Returns a reason (cancelled, timed out) when the step must stop now."""
     progress: Callable[[str], None] = lambda message: None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Laid over the process environment: the job's dependency venv, a metering proxy's URL."""
 
     def env(self) -> dict[str, str]:
         return {
+            **self.extra_env,
             "GODEL_ROLE": self.role,
             "GODEL_JOB_ID": self.job_id,
             "GODEL_TASK_ID": self.task_id,
