@@ -14,8 +14,10 @@ from .costs import costs
 from .db import db
 from .do import do
 from .jobs import approve, cancel, jobs, reject, rollback, show
+from .keys import keys
 from .parse import parse
 from .runtimes import runtimes
+from .serve import serve
 from .stack import down, status, up, worker
 from .templates import templates
 from .worktrees import worktrees
@@ -39,7 +41,7 @@ def cli() -> None:
 
 
 COMMANDS = (do, parse, templates, runtimes, up, down, status, worker, jobs, show, cancel, approve, reject, rollback)
-for command in (*COMMANDS, costs, worktrees, db):
+for command in (*COMMANDS, costs, worktrees, serve, keys, db):
     cli.add_command(command)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from godel import keys
 from godel.config import get_settings
 from godel.errors import GodelError
 
@@ -43,6 +44,8 @@ def _serve(host: str | None, port: int | None) -> None:
         f"(auth {'on' if svc.auth else 'off'}; spec at /api/v1/openapi.json)",
         err=True,
     )
+    if svc.auth and not any(keys.state(k) == "active" for k in keys.all_keys(svc.ctx.store)):
+        click.echo("No active API key yet: create one with `godel keys create --scope admin`.", err=True)
     # SIGTERM (systemd, k8s, tests) ends the server like Ctrl-C, so the finally block runs.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -12,12 +12,13 @@ import functools
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -35,6 +36,7 @@ DEFAULT_API_PORT = 7373
 """Port of ``godel serve`` (REST, Socket.IO and the dashboard)."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr)?\s*$", re.IGNORECASE)
+_ORIGIN = re.compile(r"^https?://[^/\s]+$")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}
 
 
@@ -90,6 +92,14 @@ class Settings(BaseSettings):
     templates_dir: Path | None = Field(None, description="Extra intent templates; same names override.")
     api_host: str = Field("127.0.0.1", description="Address `godel serve` binds.")
     api_port: int = Field(DEFAULT_API_PORT, ge=1, le=65535, description="Port `godel serve` binds.")
+    auth: bool | None = Field(None, description="API keys on/off. Unset: off on a loopback address, on otherwise.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed to call the API from a browser; '*' alone allows any "
+        "origin without credentials.",
+    )
+    rate_limit: int = Field(600, ge=0, description="API requests per minute per key (per address without auth).")
+    max_request_bytes: int = Field(1024 * 1024, ge=1024, description="Largest API request body (413 above).")
 
     @classmethod
     def settings_customise_sources(
@@ -103,6 +113,23 @@ class Settings(BaseSettings):
         files = [p for p in _config_files() if p.is_file()]
         yaml_sources = [YamlConfigSettingsSource(settings_cls, yaml_file=files[0])] if files else []
         return (init_settings, env_settings, *yaml_sources)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        if "*" in value and len(value) > 1:
+            raise ValueError("'*' cannot be combined with other origins")
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://example.com:8443")
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("home", mode="after")
     @classmethod

@@ -108,3 +108,19 @@ class BudgetExceeded(GodelError):
     exit_code = 7
     http_status = 402
     code = "budget"
+
+
+class Unauthorized(GodelError):
+    """No API key, or a key that is unknown, revoked or expired."""
+
+    exit_code = 9
+    http_status = 401
+    code = "unauthorized"
+
+
+class Forbidden(GodelError):
+    """A valid API key without the scope the operation needs."""
+
+    exit_code = 9
+    http_status = 403
+    code = "forbidden"

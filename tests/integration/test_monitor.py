@@ -124,7 +124,11 @@ def pool_size(monitor: Monitor, worker_name: str, size: int) -> Callable[[], boo
 
 
 def test_worker_is_online_with_pool_size(monitor: Monitor, worker_name: str) -> None:
-    worker = eventually(lambda: monitor.worker(worker_name)["pool"] and monitor.worker(worker_name), "pool details")
+    def ready() -> dict[str, object] | None:
+        found = monitor.worker(worker_name)  # pool details come from inspect, loadavg from a heartbeat
+        return found if found["pool"] and found.get("loadavg") else None
+
+    worker = eventually(ready, "pool details and a heartbeat")
 
     assert worker["online"] is True
     assert worker["pool"] == {"implementation": "celery.concurrency.prefork:TaskPool", "max_concurrency": 2, "size": 2}

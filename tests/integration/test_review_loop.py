@@ -10,7 +10,7 @@ import pytest
 from godel import jobs, lifecycle
 from godel.config import load_settings
 from godel.context import Context, build_context
-from godel.errors import BudgetExceeded, Conflict
+from godel.errors import BudgetExceeded, Conflict, ValidationError
 from godel.events import EventType
 from godel.git import branches, git
 from godel.spend import spend
@@ -150,7 +150,7 @@ def test_merge_into_and_rollback(ctx: Context, git_repo: Path, fake_agent: str, 
     assert lines[0].startswith("reset main")
     assert git(git_repo, "rev-parse", "main") == before
     assert not (git_repo / "agent_output").exists()
-    with pytest.raises(Exception, match="merge_into|does not exist"):
+    with pytest.raises(ValidationError, match="does not exist"):
         jobs.prepare(ctx, jobs.SubmitRequest(text=TYPO, repo=git_repo, runtime="demo", merge_into="nope"))
 
 
