@@ -5,9 +5,8 @@ it next to job events, and to ``godel:audit``, which is trimmed far less and is
 what ``GET /api/v1/audit`` reads. Audit entries carry the field ``audit``
 rather than ``event``: they are not job events and have no job id.
 
-Why Redis and not the database: the ``events`` table requires a job. Until an
-``audit_events`` table exists, the ``godel:audit`` stream is the record every
-API process shares.
+Each record is also a row of ``audit_events``, which outlives the stream's
+trimming and Redis restarts.
 """
 
 from __future__ import annotations
@@ -19,8 +18,10 @@ from typing import Any
 import redis
 from pydantic import BaseModel, Field
 
+from godel.context import Context
 from godel.events.bus import GLOBAL_STREAM, GLOBAL_STREAM_MAXLEN
-from godel.storage.models import utcnow
+from godel.storage.db import session_scope
+from godel.storage.models import AuditEvent, utcnow
 
 AUDIT_STREAM = "godel:audit"
 AUDIT_STREAM_MAXLEN = 1_000_000
@@ -41,13 +42,15 @@ class AuditRecord(BaseModel):
     id: str | None = Field(None, description="Stream id in godel:audit once recorded.")
 
 
-def record(client: redis.Redis, entry: AuditRecord) -> AuditRecord:
-    """Publish the record to both streams; returns it with its ``godel:audit`` id."""
+def record(ctx: Context, entry: AuditRecord) -> AuditRecord:
+    """Publish the record to both streams and store it; returns it with its ``godel:audit`` id."""
     fields = {FIELD: entry.model_dump_json(exclude={"id"})}
-    pipe = client.pipeline(transaction=False)
+    pipe = ctx.redis.pipeline(transaction=False)
     pipe.xadd(AUDIT_STREAM, fields, maxlen=AUDIT_STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
     pipe.xadd(GLOBAL_STREAM, fields, maxlen=GLOBAL_STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
     entry.id = str(pipe.execute()[0])
+    with session_scope(ctx.store.url) as s:
+        s.add(AuditEvent(stream_id=entry.id, **entry.model_dump(exclude={"id"})))
     return entry
 
 

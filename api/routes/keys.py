@@ -34,7 +34,7 @@ def create_key(body: KeyCreate) -> KeyCreated:
     expires_at = keys.parse_expiry(body.expires) if body.expires else None
     row, key = keys.create(ctx.store, scopes=body.scopes, name=body.name, expires_at=expires_at)
     audit.record(
-        ctx.redis,
+        ctx,
         audit.AuditRecord(action="key.create", actor=actor(), target=row.id, data={"scopes": row.scopes}),
     )
     return KeyCreated(**key_out(row).model_dump(), key=key)
@@ -45,5 +45,5 @@ def revoke_key(key_id: str) -> KeyOut:
     """Revoke a key at once; 409 when it was already revoked."""
     ctx = services().ctx
     row = keys.revoke(ctx.store, key_id)
-    audit.record(ctx.redis, audit.AuditRecord(action="key.revoke", actor=actor(), target=row.id))
+    audit.record(ctx, audit.AuditRecord(action="key.revoke", actor=actor(), target=row.id))
     return key_out(row)

@@ -47,11 +47,11 @@ def _control(action: str, target: str | None, call: Callable[[], dict[str, Any]]
     except GodelError as exc:
         failure = {"code": exc.code, "message": exc.message, "field": exc.field}
         audit.record(
-            svc.ctx.redis, audit.AuditRecord(action=action, actor=actor(), target=target, ok=False, data=failure)
+            svc.ctx, audit.AuditRecord(action=action, actor=actor(), target=target, ok=False, data=failure)
         )
         raise
     entry = audit.record(
-        svc.ctx.redis,
+        svc.ctx,
         audit.AuditRecord(action=action, actor=actor(), target=target, ok=bool(result.get("ok")), data=result),
     )
     return ControlResult.model_validate({**result, "audit_id": entry.id})

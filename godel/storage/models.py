@@ -189,3 +189,18 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """An administrative action (worker control, key change): who, what, target, outcome."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    ok: Mapped[bool] = mapped_column(default=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ts: Mapped[datetime] = mapped_column(index=True)

@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import select
 
 from godel import keys
 from godel.broker import ALL_QUEUES
 from godel.context import build_context
+from godel.storage.db import session_scope
+from godel.storage.models import AuditEvent
 from tests.integration.test_api_serve import ApiServer, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("celery_worker")]
@@ -137,6 +140,9 @@ def test_control_needs_admin_and_every_action_is_audited(
     stream = redis.Redis.from_url(godel_env["GODEL_REDIS_URL"], decode_responses=True)
     published = [json.loads(f["audit"]) for _id, f in stream.xrevrange("godel:events", count=200) if "audit" in f]
     assert {"task.revoke", "worker.pool_grow", "worker.shutdown"} <= {r["action"] for r in published}
+    with session_scope(godel_env["GODEL_DATABASE_URL"]) as s:  # and kept in the database
+        stored = {(row.action, row.target, row.ok) for row in s.scalars(select(AuditEvent))}
+    assert ("task.revoke", "abc", True) in stored and ("worker.shutdown", "nobody@nowhere", False) in stored
 
 
 def test_shutdown_stops_a_worker(server: ApiServer, godel_env: dict[str, str]) -> None:
