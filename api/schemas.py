@@ -175,6 +175,10 @@ def _job_fields(job: models.Job) -> dict[str, Any]:
     }
 
 
+class RejectRequest(Schema):
+    reason: str | None = Field(None, min_length=1, max_length=2000, description="Why; stored with the job.")
+
+
 class RollbackResult(Schema):
     job_id: str
     status: str

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
-from godel import jobs, stack
+from godel import jobs
 from godel.config import get_settings, parse_duration
 from godel.context import build_context
-from godel.errors import ValidationError
-from godel.storage.models import Job
 from godel.validation import validated
 
-from .jobs import job_summary
+from .backend import backend
 from .output import dumps
 from .progress import watch
 
@@ -29,16 +28,6 @@ STATUS_EXIT = {
 }
 """Exit code of ``godel do`` by how the job ended (0 only on success)."""
 DETACHED_EXIT = 130
-
-
-def _confirm(prepared: jobs.Prepared) -> None:
-    reason = "a destructive intent" if prepared.destructive else "--require-approval"
-    if not sys.stdin.isatty():
-        raise ValidationError(f"{reason} needs confirmation; pass --yes to run it without asking", field="yes")
-    from prompt_toolkit.shortcuts import confirm
-
-    if not confirm(f"Run {prepared.intent.intent.value} job ({reason}) on {prepared.repo}?"):
-        raise click.Abort()
 
 
 def _dry_run(prepared: jobs.Prepared, as_json: bool) -> None:
@@ -134,47 +123,39 @@ def do(
             "timeout": parse_duration(timeout, field="timeout") if timeout else None,
         },
     )
-    prepared = jobs.prepare(build_context(settings), request)
-    if dry_run:
-        _dry_run(prepared, as_json)
+    if dry_run:  # always local: it reads the repository and templates here
+        _dry_run(jobs.prepare(build_context(settings), request), as_json)
         return
-    if prepared.needs_confirmation() and not yes:
-        _confirm(prepared)
     err = Console(stderr=True)
-    url, started = stack.ensure_redis(settings)
-    if started:
-        err.print(f"[dim]No Redis answered: started Godel's own at {url} (stop it with `godel down`).[/]")
-    if not stack.ping_workers(url, timeout=0.5, any_one=True):
-        err.print("[dim]No Celery worker answers: starting the local stack (`godel up`).[/]")
-        stack.start_workers(settings, url)
-    ctx = build_context(settings)
-    job = jobs.submit(ctx, prepared)
-    wait = (not as_json) if wait is None else wait
-    if not wait:
-        click.echo(dumps(job_summary(job)) if as_json else f"job {job.id} queued; follow it with `godel show {job.id}`")
+    be = backend(settings)
+    job = be.submit(request, yes=yes, say=lambda line: err.print(f"[dim]{line}[/]"))
+    job_id = job["job_id"]
+    if not ((not as_json) if wait is None else wait):
+        click.echo(dumps(job) if as_json else f"job {job_id} queued; follow it with `godel show {job_id}`")
         return
     try:
         if not as_json:
-            team = f"team of {len(prepared.agents)}"
-            err.print(f"job [bold]{job.id}[/] · {prepared.intent.intent.value} · {team} · Ctrl-C detaches")
-        job = watch(ctx, job, None if as_json else Console())
+            err.print(f"job [bold]{job_id}[/] · {job['intent']} · team of {len(job['agents'])} · Ctrl-C detaches")
+        watch(job, be.follow(job_id), None if as_json else Console())
     except KeyboardInterrupt:
         err.print(
-            f"\nDetached; job {job.id} keeps running. `godel show {job.id}` to look, `godel cancel {job.id}` to stop."
+            f"\nDetached; job {job_id} keeps running. `godel show {job_id}` to look, `godel cancel {job_id}` to stop."
         )
         sys.exit(DETACHED_EXIT)
+    job = be.job(job_id)
     if as_json:
-        click.echo(dumps(job_summary(job)))
+        click.echo(dumps(job))
     else:
         _summary(job)
-    sys.exit(STATUS_EXIT.get(job.status, 1))
+    sys.exit(STATUS_EXIT.get(job["status"], 1))
 
 
-def _summary(job: Job) -> None:
+def _summary(job: dict[str, Any]) -> None:
     console = Console()
-    style = "green" if job.status == "succeeded" else "red"
-    console.print(f"[{style}]{job.status}[/] {job.summary or job.error or ''}")
-    if job.status == "succeeded":
-        console.print(f"branch: [bold]{job.branch}[/]  (git log {job.branch}; `godel rollback {job.id}` undoes it)")
-    if job.cost_usd:
-        console.print(f"cost: ${job.cost_usd:.4f}")
+    style = "green" if job["status"] == "succeeded" else "red"
+    console.print(f"[{style}]{job['status']}[/] {job['summary'] or job['error'] or ''}")
+    if job["status"] == "succeeded":
+        branch, job_id = job["branch"], job["job_id"]
+        console.print(f"branch: [bold]{branch}[/]  (git log {branch}; `godel rollback {job_id}` undoes it)")
+    if job["cost_usd"]:
+        console.print(f"cost: ${job['cost_usd']:.4f}")

@@ -1,8 +1,8 @@
-"""Live progress of one job from its event stream: one line per agent."""
+"""Live progress of one job from its events: one line per agent."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -10,62 +10,58 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from godel.context import Context
 from godel.events import Event, EventType
-from godel.storage.models import Job, utcnow
+from godel.storage.models import utcnow
 from godel.storage.store import TERMINAL
 
-STORE_CHECK_SECONDS = 5.0
-"""How often the store is asked whether the job ended, in case its last event was missed."""
 STATE_STYLE = {"queued": "dim", "running": "cyan", "succeeded": "green", "failed": "red"}
 
 
 class Board:
     """What the progress view knows, folded from events."""
 
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.status = job.status
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job_id = job["job_id"]
+        self.status = job["status"]
         self.rows: dict[str, dict[str, Any]] = {
-            a.name: {"role": a.role, "state": a.state, "started": a.started_at, "finished": a.finished_at, "note": ""}
-            for a in job.agents
+            a["name"]: {"role": a["role"], "state": a["state"], "started": None, "finished": None, "note": ""}
+            for a in job["agents"]
         }
 
     def apply(self, event: Event) -> None:
-        row = self.rows.get(event.agent or "")
         if event.type is EventType.job_finished:
             self.status = event.state or self.status
         elif event.type in (EventType.job_started, EventType.approval_given):
             self.status = "running"
         elif event.type is EventType.approval_requested:
             self.status = (
-                f"awaiting approval ({event.message}): godel approve {self.job.id} | godel reject {self.job.id}"
+                f"awaiting approval ({event.message}): godel approve {self.job_id} | godel reject {self.job_id}"
             )
         elif event.type is EventType.revision_started:
             self.status = f"revision {event.state}: {event.message}"
+        row = self.rows.get(event.agent or "")
         if row is None:
             return
         if event.type is EventType.agent_started:
             row.update(state="running", started=event.ts, finished=None)
         elif event.type is EventType.agent_finished:
             row.update(state=event.state, finished=event.ts)
-        if event.type is EventType.agent_queued or (event.type is EventType.revision_started and event.agent is None):
-            return
         if event.message:
             row["note"] = event.message[:70]
 
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
     def render(self) -> Table:
-        table = Table(title=f"job {self.job.id} · {self.status}", title_justify="left", header_style="bold")
+        table = Table(title=f"job {self.job_id} · {self.status}", title_justify="left", header_style="bold")
         for column in ("agent", "role", "state", "elapsed"):
             table.add_column(column, no_wrap=True)
         table.add_column("last", overflow="ellipsis", no_wrap=True)
         for name, row in self.rows.items():
+            style = STATE_STYLE.get(row["state"], "yellow")
             table.add_row(
-                name,
-                row["role"],
-                f"[{STATE_STYLE.get(row['state'], 'yellow')}]{row['state']}",
-                _elapsed(row["started"], row["finished"]),
-                row["note"],
+                name, row["role"], f"[{style}]{row['state']}", _elapsed(row["started"], row["finished"]), row["note"]
             )
         return table
 
@@ -77,27 +73,21 @@ def _elapsed(started: datetime | None, finished: datetime | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def watch(ctx: Context, job: Job, console: Console | None = None) -> Job:
-    """Follow the job until it ends; with a console, draw the board as it goes."""
+def watch(job: dict[str, Any], events: Iterable[Event | None], console: Console | None = None) -> None:
+    """Fold ``events`` until the job ends (or they run out); with a console, draw the board."""
     board = Board(job)
-    checked = time.monotonic()
     live = Live(board.render(), console=console, refresh_per_second=4) if console else None
     if live:
         live.start()
     try:
-        for event in ctx.bus.follow(job.id, "0", block_ms=250):
+        for event in events:
             if event:
                 board.apply(event)
             if live:
                 live.update(board.render())
-            if board.status in TERMINAL:
+            if board.finished:
                 break
-            if time.monotonic() - checked > STORE_CHECK_SECONDS:
-                checked = time.monotonic()
-                if ctx.store.job(job.id).status in TERMINAL:
-                    break
     finally:
         if live:
             live.stop()
             live.console.print()
-    return ctx.store.job(job.id)

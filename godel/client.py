@@ -163,6 +163,15 @@ class Client:
         job: dict[str, Any] = self.request("POST", f"{API_PREFIX}/jobs/{urllib.parse.quote(job_id)}/cancel")
         return job
 
+    def approve(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.request("POST", f"{API_PREFIX}/jobs/{urllib.parse.quote(job_id)}/approve")
+        return job
+
+    def reject(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
+        path = f"{API_PREFIX}/jobs/{urllib.parse.quote(job_id)}/reject"
+        job: dict[str, Any] = self.request("POST", path, body={"reason": reason})
+        return job
+
     def rollback(self, job_id: str) -> dict[str, Any]:
         """``{"job_id", "status", "undone"}``: a line per thing undone."""
         result: dict[str, Any] = self.request("POST", f"{API_PREFIX}/jobs/{urllib.parse.quote(job_id)}/rollback")

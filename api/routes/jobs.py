@@ -23,6 +23,7 @@ from ..schemas import (
     JobSummary,
     Page,
     PlanOut,
+    RejectRequest,
     RollbackResult,
     TaskList,
     TaskOut,
@@ -68,6 +69,18 @@ def get_job(job_id: str) -> JobDetail:
 def cancel_job(job_id: str) -> JobDetail:
     """Revoke the job's tasks and stop its running agents; 409 when it already ended."""
     return JobDetail.of(lifecycle.cancel(services().ctx, job_id))
+
+
+@operation(bp, "/<job_id>/approve", "POST", response=JobDetail, errors=(409,))
+def approve_job(job_id: str) -> JobDetail:
+    """Let a job paused for approval go on (its workers, or its merge); 409 unless it is paused."""
+    return JobDetail.of(lifecycle.approve(services().ctx, job_id))
+
+
+@operation(bp, "/<job_id>/reject", "POST", body=RejectRequest, response=JobDetail, errors=(409,))
+def reject_job(job_id: str, body: RejectRequest) -> JobDetail:
+    """Refuse a paused job: it ends changes_requested and keeps its branches."""
+    return JobDetail.of(lifecycle.reject(services().ctx, job_id, body.reason))
 
 
 @operation(bp, "/<job_id>/rollback", "POST", response=RollbackResult)
