@@ -17,11 +17,12 @@ from .output import emit_rows, format_option
 
 @click.command("up")
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
-def up(workers: int) -> None:
-    """Start what is missing: Godel's own Redis if none answers, and Celery workers."""
+@click.option("--api/--no-api", default=True, show_default=True, help="Also start `godel serve`.")
+def up(workers: int, api: bool) -> None:
+    """Start what is missing: Godel's own Redis if none answers, Celery workers, the API server."""
     settings = get_settings()
     ensure_schema(settings.db_url)
-    for line in stack.up(settings, workers):
+    for line in stack.up(settings, workers, api=api):
         click.echo(line)
 
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,7 +200,34 @@ def wait_for_workers(url: str, timeout: float = START_TIMEOUT) -> list[str]:
     raise ServiceUnavailable("Celery workers did not answer; see the worker-*.log files under GODEL_HOME/run")
 
 
-def up(settings: Settings, workers: int = 1) -> list[str]:
+def api_url(settings: Settings) -> str:
+    return f"http://{settings.api_host}:{settings.api_port}"
+
+
+def api_answers(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(api_url(settings) + "/health/live", timeout=1) as reply:
+            return bool(reply.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def start_api(settings: Settings, url: str) -> str:
+    """``godel serve`` in the background, unless something already answers on its port."""
+    if api_answers(settings):
+        return f"API already answers at {api_url(settings)}"
+    if running_pid(settings, "api"):
+        return f"API process running (pid {running_pid(settings, 'api')}); see {settings.run_dir / 'api.log'}"
+    _spawn(settings, "api", [sys.executable, "-m", "godel", "serve"], env=worker_env(settings, url))
+    deadline = time.monotonic() + START_TIMEOUT
+    while not api_answers(settings):
+        if time.monotonic() > deadline or not running_pid(settings, "api"):
+            raise ServiceUnavailable(f"godel serve did not answer; see {settings.run_dir / 'api.log'}")
+        time.sleep(0.2)
+    return f"started the API at {api_url(settings)} (dashboard, REST /api/v1, Socket.IO)"
+
+
+def up(settings: Settings, workers: int = 1, *, api: bool = True) -> list[str]:
     """Start what is missing; returns a line per action for the user."""
     url, started = ensure_redis(settings)
     said = [f"started Redis at {url}" if started else f"using Redis at {url}"]
@@ -209,12 +237,14 @@ def up(settings: Settings, workers: int = 1) -> list[str]:
         said.append(f"started {len(pids)} Celery worker(s): {', '.join(names)}")
     else:
         said.append("Celery workers already answer")
+    if api:
+        said.append(start_api(settings, url))
     return said
 
 
 def down(settings: Settings) -> list[str]:
     """Stop the processes this ``GODEL_HOME`` started, workers before Redis."""
-    names = [*sorted(p.stem for p in settings.run_dir.glob("worker-*.pid")), "redis"]
+    names = ["api", *sorted(p.stem for p in settings.run_dir.glob("worker-*.pid")), "redis"]
     said = []
     for name in names:
         pid = running_pid(settings, name)
@@ -248,6 +278,8 @@ def status(settings: Settings) -> list[Part]:
     for name, pid in worker_pids.items():
         parts.append(Part(name, "up" if pid else "down", f"queues: {', '.join(ALL_QUEUES)}", pid, True))
     parts.append(Part("celery", "up" if answering else "down", ", ".join(answering) or "no worker answers ping"))
+    api_pid = running_pid(settings, "api")
+    parts.append(Part("api", "up" if api_answers(settings) else "down", api_url(settings), api_pid, bool(api_pid)))
     parts.append(Part("database", *_database_state(settings.db_url)))
     return parts
 

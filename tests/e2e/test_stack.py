@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from godel import stack
 from tests.conftest import make_repo
 from tests.e2e.test_godel_do import GODEL, godel
 
@@ -23,7 +24,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """No GODEL_REDIS_URL: Godel uses the local Redis if it answers, else starts its own."""
     home = tmp_path_factory.mktemp("godel-home")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GODEL_")}
-    environ.update(GODEL_HOME=str(home), GODEL_CONFIG=str(home / "absent.yaml"), GODEL_WORKER_CONCURRENCY="2")
+    environ.update(
+        GODEL_HOME=str(home),
+        GODEL_CONFIG=str(home / "absent.yaml"),
+        GODEL_WORKER_CONCURRENCY="2",
+        GODEL_API_PORT=str(stack._free_port()),
+    )
     yield environ
     godel(environ, "down")
 
@@ -37,14 +43,15 @@ def status(env: dict[str, str]) -> dict[str, dict[str, object]]:
 def test_up_status_down(env: dict[str, str]) -> None:
     up = godel(env, "up")
     assert up.returncode == 0, up.stderr
-    assert "Redis at redis://" in up.stdout and "Celery worker" in up.stdout
+    assert "Redis at redis://" in up.stdout and "Celery worker" in up.stdout and "started the API" in up.stdout
     parts = status(env)
     assert parts["celery"]["state"] == "up" and parts["worker-1"]["started_by_godel"]
+    assert parts["api"]["state"] == "up" and parts["api"]["started_by_godel"]
     assert parts["database"]["state"] == "up" and "godel.db" in str(parts["database"]["detail"])
     again = godel(env, "up")
     assert "already answer" in again.stdout
     down = godel(env, "down")
-    assert "stopped worker-1" in down.stdout
+    assert "stopped worker-1" in down.stdout and "stopped api" in down.stdout
     assert "worker-1" not in status(env)
     assert "nothing Godel started" in godel(env, "down").stdout
 
@@ -58,7 +65,7 @@ def test_own_redis_when_none_answers(tmp_path: Path) -> None:
     (home / "run").mkdir(parents=True)
     (home / "run" / "redis.url").write_text("redis://127.0.0.1:1/0")
     try:
-        up = godel(environ, "up")
+        up = godel(environ, "up", "--no-api")
         assert up.returncode == 0, up.stderr
         assert "started Redis at redis://127.0.0.1:" in up.stdout
         url = (home / "run" / "redis.url").read_text()
