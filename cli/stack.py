@@ -56,20 +56,10 @@ def worker(queues: str, concurrency: int | None, celery_args: tuple[str, ...]) -
     if started:
         click.echo(f"started Redis at {url}", err=True)
     os.environ.update(stack.worker_env(settings, url))
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "godel.workers.app",
-        "worker",
-        "-Q",
-        queues,
-        "-c",
-        str(concurrency or settings.worker_concurrency),
-        "-P",
-        settings.worker_pool,
-        "-E",
-        *celery_args,
-    ]
+    argv = stack.worker_argv(
+        queues=queues.split(","),
+        concurrency=concurrency or settings.worker_concurrency,
+        pool=settings.worker_pool,
+        extra=celery_args,
+    )
     os.execv(sys.executable, argv)

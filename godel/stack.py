@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,40 +156,45 @@ def ping_workers(url: str, timeout: float = 1.0, *, any_one: bool = False) -> li
     return sorted(name for reply in replies for name in reply)
 
 
+def worker_argv(
+    *, queues: Sequence[str], concurrency: int, pool: str, name: str | None = None, extra: Sequence[str] = ()
+) -> list[str]:
+    """The ``celery worker`` command line every Godel worker runs (events on, no mingle/gossip chatter)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "godel.workers.app",
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "-c",
+        str(concurrency),
+        "-P",
+        pool,
+        "-E",
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel",
+        "INFO",
+    ]
+    return [*argv, *(["-n", name] if name else []), *extra]
+
+
 def start_workers(settings: Settings, url: str, count: int = 1) -> list[int]:
     pids = []
     for index in range(1, count + 1):
         name = f"worker-{index}"
         if running_pid(settings, name):
             continue
-        pids.append(
-            _spawn(
-                settings,
-                name,
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "godel.workers.app",
-                    "worker",
-                    "-Q",
-                    ",".join(ALL_QUEUES),
-                    "-c",
-                    str(settings.worker_concurrency),
-                    "-P",
-                    settings.worker_pool,
-                    "-n",
-                    f"godel-{index}-{os.getpid()}@%h",
-                    "--loglevel",
-                    "INFO",
-                    "-E",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],
-                env=worker_env(settings, url),
-            )
+        argv = worker_argv(
+            queues=ALL_QUEUES,
+            concurrency=settings.worker_concurrency,
+            pool=settings.worker_pool,
+            name=f"godel-{index}-{os.getpid()}@%h",
         )
+        pids.append(_spawn(settings, name, argv, env=worker_env(settings, url)))
     return pids
 
 

@@ -141,28 +141,11 @@ def celery_worker(godel_env: dict[str, str], worker_pool: str) -> Iterator[subpr
     """A real Celery worker process consuming every Godel queue."""
     home = Path(godel_env["GODEL_HOME"])
     log = open(home / "worker.log", "wb")  # noqa: SIM115 - open for the worker's whole life
+    argv = stack.worker_argv(
+        queues=stack.ALL_QUEUES, concurrency=4, pool=worker_pool, name=f"test-{uuid.uuid4().hex[:6]}@%h"
+    )
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "godel.workers.app",
-            "worker",
-            "-P",
-            worker_pool,
-            "-c",
-            "4",
-            "-Q",
-            ",".join(stack.ALL_QUEUES),
-            "-n",
-            f"test-{uuid.uuid4().hex[:6]}@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "-E",
-            "--loglevel",
-            "INFO",
-        ],
+        argv,
         env={**os.environ, **godel_env},
         stdout=log,
         stderr=subprocess.STDOUT,

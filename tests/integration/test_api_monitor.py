@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from godel import keys
+from godel import keys, stack
 from godel.broker import ALL_QUEUES
 from godel.context import build_context
 from godel.storage.db import session_scope
@@ -148,25 +147,7 @@ def test_control_needs_admin_and_every_action_is_audited(
 def test_shutdown_stops_a_worker(server: ApiServer, godel_env: dict[str, str]) -> None:
     prefix = f"extra-{uuid.uuid4().hex[:6]}"
     extra = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "godel.workers.app",
-            "worker",
-            "-P",
-            "threads",
-            "-c",
-            "1",
-            "-Q",
-            "godel.test.idle",
-            "-n",
-            f"{prefix}@%h",
-            "-E",
-            "--without-mingle",
-            "--without-gossip",
-        ],
+        stack.worker_argv(queues=["godel.test.idle"], concurrency=1, pool="threads", name=f"{prefix}@%h"),
         env={**os.environ, **godel_env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
