@@ -23,6 +23,7 @@ from . import auth, errors
 from .access import auth_enabled
 from .realtime import Realtime
 from .routes import BLUEPRINTS
+from .routes.proxy import proxy_blueprint
 from .services import EXTENSION, Services
 
 MONITOR_MAX_TASKS = 10_000
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> tuple
     _response_headers(app, api, svc.telemetry)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(proxy_blueprint(lambda: svc.ctx))
 
     socketio = SocketIO(
         app,
@@ -106,6 +108,8 @@ def _limits_and_cors(app: Flask, api: Settings) -> None:
     @app.before_request
     def _before() -> Response | None:
         g.started = time.perf_counter()
+        if request.blueprint == "proxy":
+            return None  # agents' model calls: the proxy sets its own body limit and answers in their shape
         if request.content_length is not None and request.content_length > api.max_request_bytes:
             raise RequestEntityTooLarge(f"request bodies are limited to {api.max_request_bytes} bytes")
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):

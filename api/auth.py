@@ -112,6 +112,8 @@ def install(app: Flask, guard: Guard) -> None:
     def _authorise() -> None:
         if request.method == "OPTIONS" or request.endpoint is None:
             return  # CORS preflight, or a 404 about to happen
+        if request.blueprint == "proxy":
+            return  # the per-agent token in the URL or X-Godel-Token is the proxy's credential
         op = operation_of(app, request.endpoint)
         scope: Scope | None = op.scope if op is not None else "read"
         if scope is None:

@@ -27,6 +27,8 @@ from godel.storage.store import TERMINAL
 
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
+FINISH_GRACE = 5.0
+"""Seconds ``follow`` waits for ``job.finished`` after the stored status says the job ended."""
 
 
 def _error_classes() -> dict[str, type[GodelError]]:
@@ -197,12 +199,25 @@ class Client:
         return page
 
     def follow(self, job_id: str, after: str = "0", *, poll: float = 1.0) -> Iterator[dict[str, Any]]:
-        """Yield the job's events as they come, ending after the job has finished."""
+        """Yield the job's events as they come, ending with its ``job.finished`` event.
+
+        The job's status is stored a moment before that event is published, so a
+        finished status alone does not end the stream; only if the event never
+        shows (a trimmed stream) does a finished status end it after a grace period.
+        """
+        quiet_since: float | None = None
         while True:
             page = self.events(job_id, after)
-            yield from page["items"]
+            for item in page["items"]:
+                yield item
+                if item["type"] == "job.finished":
+                    return
             after = page["last_id"]
-            if not page["items"] and self.get(job_id)["status"] in TERMINAL:
-                return
-            if not page["items"]:
-                time.sleep(poll)
+            if page["items"]:
+                quiet_since = None
+                continue
+            if self.get(job_id)["status"] in TERMINAL:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > FINISH_GRACE:
+                    return
+            time.sleep(poll)

@@ -13,8 +13,9 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -63,10 +64,63 @@ def _config_files() -> list[Path]:
     return [Path.cwd() / "godel.yaml", home / "godel.yaml"]
 
 
+DEFAULT_OPENAI_UPSTREAM = "https://api.openai.com/v1"
+DEFAULT_ANTHROPIC_UPSTREAM = "https://api.anthropic.com"
+
+
+class OpenAISettings(BaseModel):
+    """``GODEL_OPENAI_<NAME>`` (or ``openai:`` in godel.yaml): the ``openai`` runtime's server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str | None = Field(None, description="Server root ending in /v1, e.g. https://api.openai.com/v1.")
+    api_key: SecretStr | None = Field(None, description="Sent as a Bearer token; optional for loopback servers.")
+    model: str | None = Field(None, description="Default model; the job's model option wins.")
+    provider: str | None = Field(None, description="Price table provider; default guessed from the host.")
+    request_timeout: float = Field(120.0, gt=0, description="Seconds to wait for one HTTP answer.")
+    max_retries: int = Field(4, ge=0, le=20, description="Retries after HTTP 429 and 5xx.")
+    backoff_seconds: float = Field(1.0, ge=0, description="First retry pause without Retry-After; doubles.")
+
+
+class ProxySettings(BaseModel):
+    """``GODEL_PROXY_<NAME>`` (or ``proxy:`` in godel.yaml): the metering proxy of ``godel serve``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(
+        None,
+        description="The proxy as agents reach it, ending in /proxy (e.g. http://127.0.0.1:7373/proxy). "
+        "Set: runtimes that take a base URL send their model calls through it.",
+    )
+    openai_upstream: str = Field(DEFAULT_OPENAI_UPSTREAM, description="OpenAI-compatible server, ending in /v1.")
+    anthropic_upstream: str = Field(DEFAULT_ANTHROPIC_UPSTREAM, description="Anthropic API root, without /v1.")
+    openai_api_key: SecretStr | None = Field(None, description="Sent upstream when the client sends no key.")
+    anthropic_api_key: SecretStr | None = Field(None, description="Sent upstream when the client sends no key.")
+    openai_provider: str | None = Field(
+        None, description="Price-table provider of the OpenAI upstream; default: by host, else by model name."
+    )
+    anthropic_provider: str | None = Field(None, description="Price-table provider of the Anthropic upstream.")
+    timeout: float = Field(600.0, gt=0, description="Seconds to wait for the upstream to connect or send more.")
+    max_request_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+
+    @field_validator("url", "openai_upstream", "anthropic_upstream", mode="after")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/")
+
+
 class Settings(BaseSettings):
     """Everything Godel can be configured with; each field is ``GODEL_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="GODEL_", extra="forbid")
+    # GODEL_PROXY_URL fills proxy.url: one split at the first "_" after the prefix reaches a group.
+    model_config = SettingsConfigDict(
+        env_prefix="GODEL_", extra="forbid", env_nested_delimiter="_", env_nested_max_split=1
+    )
 
     home: Path = Field(DEFAULT_HOME, description="State directory (database, worktrees, logs).")
     redis_url: str | None = Field(
@@ -89,6 +143,8 @@ class Settings(BaseSettings):
     )
     daily_budget: float | None = Field(None, gt=0, description="USD all jobs together may spend per UTC day.")
     dependency_cache: bool = Field(True, description="Seed one venv / node_modules per job and share it.")
+    openai: OpenAISettings = Field(default_factory=OpenAISettings, description="The `openai` runtime.")
+    proxy: ProxySettings = Field(default_factory=ProxySettings, description="The metering proxy.")
     templates_dir: Path | None = Field(None, description="Extra intent templates; same names override.")
     api_host: str = Field("127.0.0.1", description="Address `godel serve` binds.")
     api_port: int = Field(DEFAULT_API_PORT, ge=1, le=65535, description="Port `godel serve` binds.")
@@ -181,7 +237,7 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except PydanticValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        field = "_".join(str(p) for p in first["loc"]) or "settings"
         raise ConfigError(f"GODEL_{field.upper()}: {first['msg']}", field=field) from None
 
 

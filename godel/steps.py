@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from godel import budget, checks
+from godel import budget, checks, proxy
 from godel.canvas import MAKERS, REVIEWERS
 from godel.context import Context
 from godel.dependencies import prepare_checks
@@ -226,6 +226,11 @@ class Turn:
         )
 
     def _run(self, runtime_name: str, prompt: str, path: Any, options: dict[str, Any]) -> AgentResult:
+        # With GODEL_PROXY_URL set, the runtime gets base URLs carrying a token for this turn.
+        routed = proxy.runtime_options(
+            self.ctx, proxy.load_proxy_settings(), self.job, self.agent.name, self.role.value
+        )
+        options = {**options, **routed}
         request = AgentRequest(
             job_id=self.job.id,
             task_id=self.task_id,
@@ -238,7 +243,15 @@ class Turn:
             should_stop=lambda: stop_reason(self.ctx, self.job.id),
             progress=self._progress,
         )
-        result = get_runtime(runtime_name, options).run(request)
+        metered = 0
+        try:
+            result = get_runtime(runtime_name, options).run(request)
+        finally:
+            if routed:
+                metered = proxy.retire(self.ctx, routed["proxy"]["token"])
+        if metered:
+            # the proxy recorded each call's cost as it ended; the runtime's own total would count it twice
+            result.data[proxy.METERED_BY] = "proxy"
         _record_usage(self.ctx, self.job, self.agent, runtime_name, prompt, result)
         return result
 
@@ -321,6 +334,8 @@ def _record_usage(ctx: Context, job: Job, agent: Agent, runtime: str, prompt: st
             ),
         ],
     )
+    if result.data.get(proxy.METERED_BY) == "proxy":
+        return
     if not (result.cost_usd or result.usage.input_tokens or result.usage.output_tokens):
         return
     total = ctx.store.add_cost(

@@ -56,6 +56,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait()
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Settings are read once per process; a test that changes GODEL_* variables gets them re-read."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 def _claim_db(base: str) -> int:
     """Claim a Redis db (1-15) no other test process holds; claims live in db 0 and expire."""
     registry = redis.Redis.from_url(base + "/0")

@@ -20,8 +20,9 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from godel import proxy
+from godel.config import ProxySettings
 from godel.context import Context
-from godel.proxy import ProxySettings, Reply
+from godel.proxy import Reply
 
 METHODS = ["GET", "POST"]
 

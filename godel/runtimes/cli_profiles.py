@@ -37,6 +37,8 @@ from godel.runtimes.command import OUTPUT_TAIL, run_process
 
 PREFIX = "cli:"
 PLACEHOLDERS = frozenset({"prompt", "model", "worktree", "role", "agent", "job_id", "task_id"})
+PROXY_PLACEHOLDERS = frozenset({"openai_base_url", "anthropic_base_url", "openai_api_key", "anthropic_api_key"})
+"""What ``proxy_env`` values may hold: the metering proxy's per-turn URLs and placeholder keys."""
 MODEL_ARGS = "{model_args}"
 """An ``args`` item that ``model_arg`` replaces; without it ``model_arg`` goes last."""
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -116,6 +118,11 @@ class Profile(BaseModel):
     model_arg: list[str] = Field(default_factory=list, description="How to pass a model, e.g. [--model, '{model}'].")
     provider: str | None = Field(None, description="Price table provider when the output does not name one.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment; $VAR is expanded.")
+    proxy_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment pointing the tool at Godel's metering proxy when GODEL_PROXY_URL is set, "
+        "e.g. {ANTHROPIC_BASE_URL: '{anthropic_base_url}'}.",
+    )
     extract: Extraction = Field(default_factory=Extraction)
 
     @field_validator("args", "model_arg")
@@ -128,6 +135,16 @@ class Profile(BaseModel):
             if unknown:
                 known = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
                 raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {arg!r}; known: {known}")
+        return value
+
+    @field_validator("proxy_env")
+    @classmethod
+    def _known_proxy_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, template in value.items():
+            unknown = set(_PLACEHOLDER.findall(template)) - PROXY_PLACEHOLDERS
+            if unknown:
+                known = ", ".join("{" + p + "}" for p in sorted(PROXY_PLACEHOLDERS))
+                raise ValueError(f"{name}: unknown placeholder {{{sorted(unknown)[0]}}}; known: {known}")
         return value
 
     # Field validators rather than one model validator, so an error names the field it is about.
@@ -428,9 +445,22 @@ class CliRuntime:
         self.profile = profile
         self.name = PREFIX + profile.name
         self.model: str | None = options.get("model") or None
+        self.proxy: dict[str, Any] = options.get("proxy") or {}
 
     def env(self) -> dict[str, str]:
-        return {key: os.path.expandvars(value) for key, value in self.profile.env.items()}
+        own = {key: os.path.expandvars(value) for key, value in self.profile.env.items()}
+        return {**own, **self.proxy_env()}
+
+    def proxy_env(self) -> dict[str, str]:
+        """The profile's ``proxy_env``, filled in from this turn's proxy options.
+
+        A variable whose value the proxy lacks (a key it does not hold) is left to the tool's own setting.
+        """
+        filled: dict[str, str] = {}
+        for name, template in self.profile.proxy_env.items():
+            if self.proxy and all(self.proxy.get(p) for p in _PLACEHOLDER.findall(template)):
+                filled[name] = _PLACEHOLDER.sub(lambda m: str(self.proxy[m.group(1)]), template)
+        return filled
 
     def executable(self) -> str | None:
         return shutil.which(self.profile.binary, path=self.env().get("PATH"))

@@ -104,6 +104,10 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         pass
 
 
+PROXY_URLS = ("openai_base_url", "anthropic_base_url")
+"""Proxy options a command agent gets as GODEL_PROXY_OPENAI_BASE_URL and GODEL_PROXY_ANTHROPIC_BASE_URL."""
+
+
 class CommandRuntime:
     name = "command"
 
@@ -124,4 +128,8 @@ class CommandRuntime:
         self.check()
         assert self.command
         shell = shutil.which("sh") or "/bin/sh"
-        return run_process([shell, "-c", self.command], request, stdin_text=request.prompt, env={})
+        # Opt-in for the agent: send model calls here and the proxy meters them (and its own
+        # reported cost is then skipped); OPENAI_BASE_URL is not overridden behind its back.
+        routed = request.options.get("proxy") or {}
+        env = {f"GODEL_PROXY_{key.upper()}": str(routed[key]) for key in PROXY_URLS if routed.get(key)}
+        return run_process([shell, "-c", self.command], request, stdin_text=request.prompt, env=env)

@@ -22,12 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
-from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from godel import pricing
-from godel.errors import ConfigError, RuntimeNotConfigured, ValidationError
+from godel.config import OpenAISettings, get_settings
+from godel.errors import RuntimeNotConfigured, ValidationError
 from godel.runtimes.base import AgentRequest, AgentResult, Usage
 from godel.runtimes.cli_profiles import report_from_text
 from godel.runtimes.command import OUTPUT_TAIL, run_process
@@ -51,27 +48,8 @@ SYSTEM_PROMPT = (
 )
 
 
-class OpenAISettings(BaseSettings):
-    """``GODEL_OPENAI_*`` variables, read here so the core settings need not know this runtime."""
-
-    model_config = SettingsConfigDict(env_prefix="GODEL_OPENAI_", extra="ignore")
-
-    base_url: str | None = Field(None, description="Server root ending in /v1, e.g. https://api.openai.com/v1.")
-    api_key: SecretStr | None = Field(None, description="Sent as a Bearer token; optional for loopback servers.")
-    model: str | None = Field(None, description="Default model; the job's model option wins.")
-    provider: str | None = Field(None, description="Price table provider; default guessed from the host.")
-    request_timeout: float = Field(120.0, gt=0, description="Seconds to wait for one HTTP answer.")
-    max_retries: int = Field(4, ge=0, le=20, description="Retries after HTTP 429 and 5xx.")
-    backoff_seconds: float = Field(1.0, ge=0, description="First retry pause without Retry-After; doubles.")
-
-
 def load_openai_settings() -> OpenAISettings:
-    try:
-        return OpenAISettings()
-    except PydanticValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"GODEL_OPENAI_{field.upper()}: {err['msg']}", field=f"openai_{field}") from None
+    return get_settings().openai
 
 
 _HOST_PROVIDERS = {
@@ -100,6 +78,14 @@ def provider_for(base_url: str | None) -> str | None:
     if not base_url:
         return None
     return _HOST_PROVIDERS.get(urlsplit(base_url).hostname or "")
+
+
+def _proxy_holds_key() -> bool:
+    """Jobs' calls will go through Godel's metering proxy, which sends its own key upstream."""
+    from godel.proxy import load_proxy_settings  # imported here: it brings Celery and the database along
+
+    proxy = load_proxy_settings()
+    return bool(proxy.url and proxy.openai_api_key)
 
 
 # --- HTTP ----------------------------------------------------------------------------------------
@@ -217,6 +203,9 @@ class ChatClient:
 
     def _http_error(self, exc: urllib.error.HTTPError) -> ChatError:
         status, message = exc.code, _error_text(exc.read())
+        if exc.headers.get("x-should-retry") == "false":
+            # a refusal such as Godel's proxy's spent budget: asking again cannot help
+            return ChatError(f"HTTP {status} from {self.url}: {message}")
         if status in (401, 403):
             key = "the key in GODEL_OPENAI_API_KEY" if self.api_key else "no API key (set GODEL_OPENAI_API_KEY)"
             return ChatError(f"HTTP {status} from {self.url}: {key} was refused: {message}")
@@ -413,13 +402,19 @@ class OpenAIRuntime:
 
     def __init__(self, options: dict[str, Any], settings: OpenAISettings | None = None) -> None:
         self.settings = settings or load_openai_settings()
-        self.base_url: str | None = options.get("base_url") or self.settings.base_url
+        own_url: str | None = options.get("base_url") or self.settings.base_url
+        # Through Godel's metering proxy the calls go to GODEL_PROXY_OPENAI_UPSTREAM.
+        routed: dict[str, Any] = options.get("proxy") or {}
+        self.base_url: str | None = routed.get("openai_base_url") or own_url
+        self.proxy_key: str | None = routed.get("openai_api_key")
         self.model: str | None = options.get("model") or self.settings.model
         self.max_steps = _max_steps(options.get("max_steps"))
-        self.provider = self.settings.provider or provider_for(self.base_url)
+        self.provider = self.settings.provider or provider_for(own_url)
 
     @property
     def api_key(self) -> str | None:
+        if self.proxy_key:
+            return self.proxy_key  # the proxy holds the real key
         return self.settings.api_key.get_secret_value() if self.settings.api_key else None
 
     def unavailable(self) -> str | None:
@@ -427,7 +422,7 @@ class OpenAIRuntime:
             return "no base URL: set GODEL_OPENAI_BASE_URL (e.g. https://api.openai.com/v1)"
         if not self.model:
             return "no model: set GODEL_OPENAI_MODEL or pass a model"
-        if not self.api_key and not _is_loopback(self.base_url):
+        if not self.api_key and not _is_loopback(self.base_url) and not _proxy_holds_key():
             return "no API key: set GODEL_OPENAI_API_KEY (any value for a server that needs none)"
         return None
 

@@ -34,6 +34,7 @@ def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
 
 
 def listing(*args: str) -> dict[str, dict[str, Any]]:
+    get_settings.cache_clear()  # as a new `godel runtimes` process would read the environment afresh
     result = CliRunner().invoke(runtimes, ["--format", "json", *args])
     assert result.exit_code == 0, result.output
     return {row["name"]: row for row in json.loads(result.output)}

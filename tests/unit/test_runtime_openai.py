@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from godel.config import get_settings
 from godel.errors import ConfigError, RuntimeNotConfigured, ValidationError
 from godel.runtimes import AgentRequest, get_runtime
 from godel.runtimes.cli_profiles import report_from_text
@@ -216,6 +217,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     assert server.requests[0]["body"]["model"] == "gpt-4.1"  # the job's option wins over the default
     assert server.requests[0]["headers"]["authorization"] == "Bearer sk-env"
     monkeypatch.setenv("GODEL_OPENAI_MAX_RETRIES", "many")
+    get_settings.cache_clear()  # settings are read once per process; this is a new one
     with pytest.raises(ConfigError) as info:
         get_runtime("openai", {})
     assert "GODEL_OPENAI_MAX_RETRIES" in str(info.value)
