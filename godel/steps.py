@@ -24,7 +24,7 @@ from godel.planning import PLAN_OPTIONAL_RUNTIMES, PlanError, assign, read_plan
 from godel.runtimes import AgentRequest, AgentResult, get_runtime
 from godel.storage.models import Agent, Cost, Job, Message, Session, utcnow
 from godel.storage.store import TERMINAL
-from godel.templates import get_template, render_prompt
+from godel.templates import Template, get_template, render_prompt
 from godel.worktrees import agent_branch
 
 PLAN_RETRIES = 1
@@ -143,11 +143,7 @@ class Turn:
         return str((job.plan or {}).get("commit") or job.base_ref)
 
     def _runtime_name(self) -> str:
-        """``godel do --runtime`` wins; else the template's choice for the role; else the job's."""
-        if self.job.options.get("runtime_override"):
-            return self.job.runtime
-        role_settings = self.template.roles.get(self.role)
-        return (role_settings.runtime if role_settings else None) or self.job.runtime
+        return runtime_for(self.job, self.template, self.role)
 
     def _options(self) -> dict[str, Any]:
         job = self.job
@@ -297,6 +293,14 @@ class Turn:
                 data={"source": source, "subtasks": len(subtasks)},
             )
         )
+
+
+def runtime_for(job: Job, template: Template, role: Role) -> str:
+    """``godel do --runtime`` wins; else the template's choice for the role; else the job's."""
+    if job.options.get("runtime_override"):
+        return job.runtime
+    role_settings = template.roles.get(role)
+    return (role_settings.runtime if role_settings else None) or job.runtime
 
 
 def _verdict(result: AgentResult, check_results: list[checks.CheckResult]) -> dict[str, Any]:

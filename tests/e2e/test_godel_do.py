@@ -73,6 +73,9 @@ def test_do_runs_a_team_and_reports_json(env: dict[str, str], tmp_path: Path, fa
     assert types[0] == "job.submitted" and types[-1] == "job.finished"
     listed = [json.loads(line) for line in godel(env, "jobs", "--format", "jsonl").stdout.splitlines()]
     assert report["job_id"] in {row["job_id"] for row in listed}
+    costs = json.loads(godel(env, "costs", "--by", "role", "--job", report["job_id"], "--format", "json").stdout)
+    assert {row["role"] for row in costs} >= {"coordinator", "worker", "reviewer"}
+    assert sum(row["cost_usd"] for row in costs) == pytest.approx(report["cost_usd"])
     # And rollback removes what the job created.
     assert godel(env, "rollback", report["job_id"]).returncode == 0
     assert git(repo, "branch", "--list", "godel/*") == ""

@@ -74,3 +74,16 @@ def test_security_tools_need_a_local_semgrep_config(tmp_path: Path, monkeypatch:
     assert [c.split()[0] for c in checks.security_tools(repo)] == ["bandit"]
     (repo / ".semgrep.yml").write_text("rules: []\n")
     assert [c.split()[0] for c in checks.security_tools(repo)] == ["bandit", "semgrep"]
+
+
+def test_runtime_per_role_unless_overridden() -> None:
+    from godel.steps import runtime_for
+    from godel.storage.models import Job
+    from godel.templates import RoleSettings
+
+    template = FEATURE.model_copy(update={"roles": {R: RoleSettings(runtime="cli:claude", model="opus")}})
+    job = Job(runtime="command", options={"runtime_override": False})
+    assert runtime_for(job, template, R) == "cli:claude"
+    assert runtime_for(job, template, W) == "command"
+    job.options = {"runtime_override": True}
+    assert runtime_for(job, template, R) == "command"
