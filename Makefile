@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install services test test-unit demo worker up down lint format mypy parser-report bench clean all
+.PHONY: install services test test-unit demo worker up down lint format mypy parser-report bench load-1 load-10 load-50 clean all
 
 all: lint test
 
@@ -51,6 +51,16 @@ parser-report: install
 
 bench: install services
 	$(PY) bench/first_agent.py
+
+# Load tests start their own Redis and stack; JSON reports land in loadtest/results/.
+load-1: install
+	$(PY) loadtest/run.py --teams 1
+
+load-10: install
+	$(PY) loadtest/run.py --teams 10
+
+load-50: install
+	$(PY) loadtest/run.py --teams 50
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

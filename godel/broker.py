@@ -43,9 +43,15 @@ def routes() -> dict[str, dict[str, str]]:
     return table
 
 
+def kombu_url(redis_url: str) -> str:
+    """Kombu spells redis-py's ``unix://`` socket URLs ``redis+socket://``."""
+    return "redis+socket://" + redis_url[len("unix://") :] if redis_url.startswith("unix://") else redis_url
+
+
 @functools.lru_cache(maxsize=8)
 def make_celery(redis_url: str) -> Celery:
-    app = Celery("godel", broker=redis_url, backend=redis_url, set_as_current=False)
+    url = kombu_url(redis_url)
+    app = Celery("godel", broker=url, backend=url, set_as_current=False)
     app.conf.update(
         task_queues=[Queue(name) for name in ALL_QUEUES],  # type: ignore[no-untyped-call]
         task_default_queue=CONTROL_QUEUE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -58,6 +59,7 @@ def _has_python_tests(repo: Path) -> bool:
     return any(repo.glob("test_*.py")) or any(repo.glob("tests/**/test_*.py")) or any(repo.glob("*/tests/test_*.py"))
 
 
+@functools.lru_cache(maxsize=16)
 def _has_pytest(python: str) -> bool:
     return subprocess.run([python, "-c", "import pytest"], capture_output=True).returncode == 0
 

@@ -199,12 +199,8 @@ def enqueue(ctx: Context, job: Job, make: Callable[[Celery], canvas.Canvas]) -> 
     """Record a canvas's tasks on the job (for revoking and display), then send it."""
     built = make(broker.make_celery(ctx.redis_url))
     options = {**job.options, "tasks": [*job.options.get("tasks", []), *built.tasks]}
-    ctx.store.update_job(job.id, options=options)
+    ctx.store.add_tasks(job.id, built.tasks, options)
     job.options = options
-    for task in built.tasks:
-        ctx.store.upsert_task(
-            task["id"], job.id, name=task["name"], queue=task["queue"], agent=task["agent"], state="PENDING"
-        )
     return str(built.root.apply_async().id)
 
 

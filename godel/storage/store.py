@@ -115,6 +115,15 @@ class Store:
                 for key, value in values.items():
                     setattr(task, key, value)
 
+    def add_tasks(self, job_id: str, tasks: Sequence[dict[str, Any]], options: dict[str, Any]) -> None:
+        """Record a canvas's tasks and the job's new options in one transaction."""
+        with session_scope(self.url) as s:
+            s.execute(update(Job).where(Job.id == job_id).values(options=options))
+            s.add_all(
+                Task(id=t["id"], job_id=job_id, name=t["name"], queue=t["queue"], agent=t["agent"], state="PENDING")
+                for t in tasks
+            )
+
     def revoke_pending(self, job_id: str) -> None:
         with session_scope(self.url) as s:
             s.execute(update(Task).where(Task.job_id == job_id, Task.state == "PENDING").values(state="REVOKED"))
