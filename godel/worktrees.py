@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from godel.dependencies import DEPS_DIR, SEED_TIMEOUT, DependencyCache
+from godel.depcache import DEPS_DIR, SEED_TIMEOUT, DependencyCache
 from godel.errors import GitError, GodelError
 from godel.git import branch_exists, branches, git, repo_lock
 from godel.storage.store import TERMINAL

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from godel import worktrees as core
 from godel.cli.worktrees import worktrees as worktrees_command
 from godel.context import build_context
-from godel.dependencies import DEPS_DIR, SeedStatus
+from godel.depcache import DEPS_DIR, SeedStatus
 from godel.git import branches, git
 from godel.storage.models import Agent, Job
 from godel.worktrees import Worktrees, agent_branch, job_branch

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from godel import proxy
 from godel.errors import ConfigError
-from godel.proxy import DIALECTS, Meter, ProxySettings, Used
+from godel.proxy import DIALECTS, Meter, ProxySettings, Used, usage
 from godel.storage.models import Job, utcnow
 
 pytestmark = pytest.mark.unit
@@ -145,14 +145,14 @@ def test_an_answer_without_usage_is_not_taken_for_a_free_one(
 
 
 def test_an_oversized_event_is_skipped_without_losing_the_usage_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(proxy, "MAX_SSE_LINE", 200)
+    monkeypatch.setattr(usage, "MAX_SSE_LINE", 200)
     huge = {"object": "chat.completion.chunk", "choices": [{"delta": {"content": "x" * 500}}]}
     data = sse(huge, {"model": "gpt-4o", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})
     assert metered(OPENAI, data, streaming=True, step=10) == Used("gpt-4o", 3, 4, True)
 
 
 def test_an_oversized_body_is_passed_on_unmetered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(proxy, "MAX_METERED_BODY", 64)
+    monkeypatch.setattr(usage, "MAX_METERED_BODY", 64)
     body = {"model": "gpt-4o", "pad": "x" * 500, "usage": {"prompt_tokens": 3, "completion_tokens": 4}}
     assert not metered(OPENAI, json.dumps(body).encode(), streaming=False, step=10).seen
 
