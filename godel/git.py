@@ -13,6 +13,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from godel.errors import GitError, RepositoryError
@@ -39,25 +40,34 @@ def git(cwd: Path | str, *args: str, check: bool = True) -> str:
     return proc.stdout.strip()
 
 
-def repo_root(path: Path | str) -> Path:
-    """The top of the git work tree holding ``path``, which must have a commit."""
+@dataclass(frozen=True)
+class Checkout:
+    """Where a repository's work tree is and what is checked out there."""
+
+    root: Path
+    sha: str
+    branch: str | None
+    """None when HEAD is detached."""
+
+
+def checkout(path: Path | str) -> Checkout:
+    """The git work tree holding ``path``, which must have a commit; one git call, as submits are hot."""
     path = Path(path).expanduser().absolute()
     if not path.is_dir():
         raise RepositoryError(f"{path} is not a directory", field="repo")
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True)
-    if proc.returncode != 0:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+    )
+    lines = proc.stdout.split()
+    if proc.returncode != 0 and not lines:
         raise RepositoryError(f"{path} is not a git repository (run `git init` and commit first)", field="repo")
-    root = Path(proc.stdout.strip())
-    if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True).returncode:
-        raise RepositoryError(f"{root} has no commits yet; commit something first", field="repo")
-    return root
-
-
-def head(repo: Path) -> tuple[str, str | None]:
-    """The commit and the branch name (None when detached) checked out in ``repo``."""
-    sha = git(repo, "rev-parse", "HEAD")
-    branch = git(repo, "symbolic-ref", "--short", "-q", "HEAD", check=False) or None
-    return sha, branch
+    if proc.returncode != 0 or len(lines) < 3:
+        raise RepositoryError(f"{lines[0] if lines else path} has no commits yet; commit something first", field="repo")
+    root, sha, ref = lines[:3]
+    return Checkout(Path(root), sha, ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None)
 
 
 def branch_exists(repo: Path, branch: str) -> bool:

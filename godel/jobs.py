@@ -111,7 +111,8 @@ def prepare(ctx: Context, request: SubmitRequest) -> Prepared:
     """Parse, choose template and team, validate runtime and repository; no side effects."""
     settings = ctx.settings
     runtime = check_runtime(request.runtime or settings.runtime, request.agent_cmd or settings.agent_cmd, request.model)
-    repo = git.repo_root(request.repo)
+    where = git.checkout(request.repo)
+    repo = where.root
     intent = analyse(request.text, workers=request.workers, template=request.template, extra_dir=settings.templates_dir)
     template = get_template(intent.template, settings.templates_dir)
     team = strategy.apply(list(intent.team), request.strategy, template, workers_fixed=request.workers is not None)
@@ -121,7 +122,7 @@ def prepare(ctx: Context, request: SubmitRequest) -> Prepared:
         raise ValidationError(f"branch {request.merge_into!r} does not exist in {repo}", field="merge_into")
     if reason := daily_budget_spent(ctx):
         raise BudgetExceeded(reason, field="budget")
-    base_ref, base_branch = git.head(repo)
+    base_ref, base_branch = where.sha, where.branch
     return Prepared(
         request=request,
         intent=intent,
