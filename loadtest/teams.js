@@ -28,7 +28,8 @@ const DURATION = __ENV.DURATION || '';
 const RAMP_SECONDS = parseFloat(__ENV.RAMP_SECONDS || '0');
 const POLL_SECONDS = parseFloat(__ENV.POLL_SECONDS || '1');
 const JOB_TIMEOUT_S = parseInt(__ENV.JOB_TIMEOUT_S || '600', 10);
-const SUBMIT_P95_MS = parseInt(__ENV.SUBMIT_P95_MS || '2000', 10);
+const SUBMIT_P95_MS = parseInt(__ENV.SUBMIT_P95_MS || '5000', 10);
+const POLL_P95_MS = parseInt(__ENV.POLL_P95_MS || '1000', 10);
 const INTENT = __ENV.INTENT || 'Add JWT authentication with rate limiting';
 const RUNTIME = __ENV.RUNTIME || 'demo';
 
@@ -56,6 +57,7 @@ const thresholds = {
   godel_jobs_failed: ['count==0'],
   http_req_failed: ['rate==0'],
   godel_submit_latency: [`p(95)<${SUBMIT_P95_MS}`],
+  godel_poll_latency: [`p(95)<${POLL_P95_MS}`],
 };
 if (!DURATION) {
   // Every planned job must have finished, not just those that got to the end.
