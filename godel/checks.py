@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from godel.runtimes.base import untrusted_environ
 
 CHECK_TIMEOUT = 15 * 60
 """Seconds one check command may take."""
@@ -86,7 +87,7 @@ def coverage(
     label = f"coverage >= {minimum:g}%"
     data = repo / ".godel-coverage"
     env_cmd = [_python(env), "-m", "coverage"]
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**untrusted_environ(), **(env or {})}
     try:
         subprocess.run(
             [*env_cmd, "run", f"--data-file={data}", "-m", "pytest", "-q"],
@@ -133,7 +134,7 @@ def run(
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                env={**os.environ, **(env or {})},
+                env={**untrusted_environ(), **(env or {})},
             )
             output = (proc.stdout + proc.stderr)[-OUTPUT_TAIL:]
             results.append(

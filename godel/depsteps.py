@@ -20,6 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from godel.runtimes.base import untrusted_environ
+
 OUTPUT_TAIL = 4000
 """Characters of a command's output kept in its result."""
 LOCK_NAME = ".lock"
@@ -72,7 +74,7 @@ def run_step(
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
-            env={**os.environ, **env},
+            env={**untrusted_environ(), **env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,16 @@ class AgentRequest:
             "GODEL_AGENT": self.agent,
             "GODEL_WORKTREE": str(self.worktree),
         }
+
+
+def untrusted_environ() -> dict[str, str]:
+    """The worker's environment minus Godel's own ``GODEL_*`` settings, for agents and repo checks.
+
+    Agents and a repository's test suite run code Godel did not write; the
+    broker and database URLs (with their passwords) and Godel's keys are not
+    theirs to read. What an agent needs from Godel is added back explicitly.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith("GODEL_")}
 
 
 class Usage(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from godel.errors import RuntimeNotConfigured
-from godel.runtimes.base import AgentRequest, AgentResult
+from godel.runtimes.base import AgentRequest, AgentResult, untrusted_environ
 
 OUTPUT_TAIL = 4000
 """Characters of an agent's output kept with its result."""
@@ -66,7 +66,7 @@ def run_process(argv: list[str], request: AgentRequest, *, stdin_text: str, env:
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=err,
-            env={**os.environ, **env, **request.env()},
+            env={**untrusted_environ(), **env, **request.env()},
             text=True,
             start_new_session=True,  # so a stop kills the agent's children too
         )

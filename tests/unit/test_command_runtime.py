@@ -76,3 +76,17 @@ def test_timeout_and_stop_kill_the_process(tmp_path: Path) -> None:
 )
 def test_final_json(stdout: str, expected: object) -> None:
     assert final_json(stdout) == expected
+
+
+def test_agents_do_not_see_godels_own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GODEL_DATABASE_URL", "postgresql+psycopg://godel:secret@db/godel")
+    monkeypatch.setenv("GODEL_PROXY_OPENAI_API_KEY", "sk-real")
+    monkeypatch.setenv("SOME_TOOL_KEY", "theirs")
+    cmd = script(tmp_path, (
+        "import json, os\n"
+        "print(json.dumps({'summary': 'env', 'seen': sorted(k for k in os.environ if k.startswith('GODEL_')),"
+        " 'tool': os.environ.get('SOME_TOOL_KEY')}))\n"
+    ))
+    result = get_runtime("command", {"agent_cmd": cmd}).run(request(tmp_path))
+    assert result.data["seen"] == ["GODEL_AGENT", "GODEL_JOB_ID", "GODEL_ROLE", "GODEL_TASK_ID", "GODEL_WORKTREE"]
+    assert result.data["tool"] == "theirs"
