@@ -9,11 +9,13 @@ its running agents through the job's stop key.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
 from godel.context import Context
 from godel.events import Event, EventType
+from godel.lifecycle import end_job
 from godel.storage.db import session_scope
 from godel.storage.models import Cost, Job
 
@@ -57,3 +59,33 @@ def after_spend(ctx: Context, job: Job, before: float, after: float) -> str | No
                 )
     job.cost_usd = after
     return exceeded(ctx, job)
+
+
+def charge(ctx: Context, cost: Cost, job: Job | None = None, **data: Any) -> float:
+    """Record one step's or call's spend, announce it, and end the job if it spent the budget.
+
+    The one way cost enters the store, for runtimes' own reports and the
+    metering proxy alike; ``data`` adds to the ``cost.recorded`` event. Returns the job's total.
+    """
+    total = ctx.store.add_cost(cost)
+    ctx.emit(
+        Event(
+            job_id=cost.job_id,
+            type=EventType.cost_recorded,
+            agent=cost.agent,
+            role=cost.role,
+            data={
+                "cost_usd": cost.cost_usd,
+                "job_cost_usd": total,
+                "input_tokens": cost.input_tokens,
+                "output_tokens": cost.output_tokens,
+                "provider": cost.provider,
+                "model": cost.model,
+                **data,
+            },
+        )
+    )
+    job = job or ctx.store.find_job(cost.job_id)
+    if job is not None and (reason := after_spend(ctx, job, total - cost.cost_usd, total)):
+        end_job(ctx, job.id, "budget_exceeded", error=reason)
+    return total

@@ -342,33 +342,17 @@ def _record_usage(ctx: Context, job: Job, agent: Agent, runtime: str, prompt: st
         return
     if not (result.cost_usd or result.usage.input_tokens or result.usage.output_tokens):
         return
-    total = ctx.store.add_cost(
-        Cost(
-            job_id=job.id,
-            agent=agent.name,
-            role=agent.role,
-            provider=result.provider,
-            model=result.model,
-            input_tokens=result.usage.input_tokens,
-            output_tokens=result.usage.output_tokens,
-            cost_usd=result.cost_usd,
-        )
+    cost = Cost(
+        job_id=job.id,
+        agent=agent.name,
+        role=agent.role,
+        provider=result.provider,
+        model=result.model,
+        input_tokens=result.usage.input_tokens,
+        output_tokens=result.usage.output_tokens,
+        cost_usd=result.cost_usd,
     )
-    ctx.emit(
-        Event(
-            job_id=job.id,
-            type=EventType.cost_recorded,
-            agent=agent.name,
-            role=agent.role,
-            data={
-                "cost_usd": result.cost_usd,
-                "job_cost_usd": total,
-                **result.usage.model_dump(),
-            },
-        )
-    )
-    if reason := budget.after_spend(ctx, job, total - result.cost_usd, total):
-        end_job(ctx, job.id, "budget_exceeded", error=reason)
+    budget.charge(ctx, cost, job)
 
 
 def _record_outcome(ctx: Context, job: Job, agent: Agent, task_id: str, outcome: dict[str, Any]) -> None:

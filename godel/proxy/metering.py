@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from godel import budget, pricing
 from godel.context import Context
-from godel.events import Event, EventType
 from godel.lifecycle import end_job, stop_reason
 from godel.proxy.dialects import Used
 from godel.proxy.tokens import Grant
@@ -52,37 +51,15 @@ def record(ctx: Context, grant: Grant, used: Used, provider: str | None) -> floa
     """Store one call's cost, announce it, and end the job if that spent its budget. Returns USD."""
     estimate = price(provider, used)
     recorded_provider = provider or (estimate.entry.partition("/")[0] if estimate.entry else None)
-    total = ctx.store.add_cost(
-        Cost(
-            job_id=grant.job_id,
-            agent=grant.agent,
-            role=grant.role,
-            provider=recorded_provider,
-            model=used.model,
-            input_tokens=used.input_tokens,
-            output_tokens=used.output_tokens,
-            cost_usd=estimate.usd,
-        )
+    cost = Cost(
+        job_id=grant.job_id,
+        agent=grant.agent,
+        role=grant.role,
+        provider=recorded_provider,
+        model=used.model,
+        input_tokens=used.input_tokens,
+        output_tokens=used.output_tokens,
+        cost_usd=estimate.usd,
     )
-    ctx.emit(
-        Event(
-            job_id=grant.job_id,
-            type=EventType.cost_recorded,
-            agent=grant.agent,
-            role=grant.role,
-            data={
-                "source": "proxy",
-                "cost_usd": estimate.usd,
-                "job_cost_usd": total,
-                "input_tokens": used.input_tokens,
-                "output_tokens": used.output_tokens,
-                "provider": recorded_provider,
-                "model": used.model,
-                "cost_unknown": not estimate.priced,
-            },
-        )
-    )
-    job = ctx.store.find_job(grant.job_id)
-    if job is not None and (reason := budget.after_spend(ctx, job, total - estimate.usd, total)):
-        end_job(ctx, job.id, "budget_exceeded", error=reason)
+    budget.charge(ctx, cost, source="proxy", cost_unknown=not estimate.priced)
     return estimate.usd
